@@ -1,0 +1,3 @@
+from digitedge.cli import main
+
+main()

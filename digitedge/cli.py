@@ -1,0 +1,46 @@
+"""The `digitedge` program: one typer app, a sub-app or command per part.
+
+Only typer is imported at start-up, so `digitedge --help` is instant and the
+device never loads TensorFlow; each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from digitedge import __version__
+from digitedge.commands import data
+
+app = typer.Typer(
+    name="digitedge",
+    help="Handwritten digits from training to a Raspberry Pi.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data.app, name="data")
+
+
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"digitedge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=show_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Handwritten digits from training to a Raspberry Pi."""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""`digitedge data fetch | verify | info`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from digitedge.commands import one_line_errors
+
+app = typer.Typer(help="Get, check and describe the MNIST data.", no_args_is_help=True)
+
+DataDir = typer.Option(
+    None, "--data-dir", envvar="DIGITEDGE_DATA", help="Folder with the MNIST files (else the cache).",
+    show_envvar=True,
+)
+
+
+@app.command()
+@one_line_errors
+def fetch(
+    dest: Optional[Path] = typer.Option(None, help="Where to put the files (default: the per-user cache)."),
+    force: bool = typer.Option(False, help="Download even if a verified copy is already there."),
+) -> None:
+    """Download MNIST from the first source that works, verify it, and cache it."""
+    from digitedge import data
+    from digitedge.fetch import fetch as do_fetch
+
+    dest = dest or data.cache_dir()
+    if not force and data.find_files(dest) is not None:
+        try:
+            data.load(dest)
+            typer.echo(f"MNIST already in {dest} (verified)")
+            return
+        except data.DataError:
+            pass  # a bad copy: fetch a good one over it
+    typer.echo(f"fetched and verified MNIST into {do_fetch(dest)}")
+
+
+@app.command()
+@one_line_errors
+def verify(data_dir: Optional[Path] = DataDir) -> None:
+    """Check the SHA-256 of every file against the published MNIST checksums."""
+    from digitedge import data
+
+    mnist = data.load(data_dir)
+    typer.echo(
+        f"OK {mnist.source}: {len(mnist.x_train)} train + {len(mnist.x_test)} test images, "
+        f"SHA-256 verified (dataset {mnist.sha256[:12]})"
+    )
+
+
+@app.command()
+@one_line_errors
+def info(data_dir: Optional[Path] = DataDir) -> None:
+    """Counts, class balance, pixel statistics, and where the files were found."""
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from digitedge import data
+
+    mnist = data.load(data_dir)
+    console = Console()
+    console.print(f"MNIST from [bold]{mnist.source}[/] (SHA-256 verified, dataset {mnist.sha256[:12]})")
+    table = Table("digit", "train", "train %", "test", "test %")
+    train_counts = np.bincount(mnist.y_train, minlength=10)
+    test_counts = np.bincount(mnist.y_test, minlength=10)
+    for d in range(10):
+        table.add_row(
+            str(d), str(train_counts[d]), f"{100 * train_counts[d] / len(mnist.y_train):.2f}",
+            str(test_counts[d]), f"{100 * test_counts[d] / len(mnist.y_test):.2f}",
+        )
+    table.add_row("all", str(len(mnist.y_train)), "100.00", str(len(mnist.y_test)), "100.00", style="bold")
+    console.print(table)
+    stats = Table("split", "shape", "dtype", "mean", "std", "min", "max", "ink pixels %")
+    for split, x in (("train", mnist.x_train), ("test", mnist.x_test)):
+        stats.add_row(
+            split, str(x.shape), str(x.dtype), f"{x.mean():.2f}", f"{x.std():.2f}",
+            str(x.min()), str(x.max()), f"{100 * (x > 0).mean():.1f}",
+        )
+    console.print(stats)
