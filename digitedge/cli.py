@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from digitedge import __version__
-from digitedge.commands import data
+from digitedge.commands import data, train
 
 app = typer.Typer(
     name="digitedge",
@@ -21,6 +21,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data.app, name="data")
+app.command()(train.train)
+app.command()(train.tune)
+app.command()(train.report)
 
 
 def show_version(value: bool) -> None:

@@ -1,0 +1,169 @@
+"""`digitedge train`, `digitedge tune` and `digitedge report`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from digitedge.commands import one_line_errors
+from digitedge.errors import DigitedgeError
+
+PRESET_HELP = "quick (a subset, a few epochs: tests and demos) or release (full data and search)."
+
+
+def quiet_tensorflow() -> None:
+    # Before TensorFlow loads: its C++ start-up chatter is not for users.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def default_out(kind: str) -> Path:
+    return Path("runs") / f"{kind}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def parse_list(text: Optional[str], cast, flag: str) -> Optional[tuple]:
+    if text is None:
+        return None
+    try:
+        return tuple(cast(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise DigitedgeError(f"{flag} {text!r}: expected comma-separated numbers") from None
+
+
+def overrides(base, **values):
+    """A dataclass with the flags the user gave (None means: keep the preset's)."""
+    return replace(base, **{k: v for k, v in values.items() if v is not None})
+
+
+def build_train_config(
+    preset_name, epochs, batch_size, train_subset, test_subset, val_size, patience, seed,
+    conv_blocks, filters, dense_units, dropout, learning_rate, batch_norm, augment, rotation, shift, zoom,
+):
+    from digitedge.train.config import preset
+
+    base = preset(preset_name).train
+    return overrides(
+        base, epochs=epochs, batch_size=batch_size, train_subset=train_subset, test_subset=test_subset,
+        val_size=val_size, patience=patience, seed=seed,
+        model=overrides(base.model, conv_blocks=conv_blocks, filters=filters, dense_units=dense_units,
+                        dropout=dropout, learning_rate=learning_rate, batch_norm=batch_norm),
+        augment=overrides(base.augment, enabled=augment, rotation=rotation, shift=shift, zoom=zoom),
+    )
+
+
+# Options shared by train and tune, as a dict so each command lists them once in its signature.
+O = {
+    "preset": typer.Option("quick", "--preset", "-p", help=PRESET_HELP),
+    "data_dir": typer.Option(None, "--data-dir", envvar="DIGITEDGE_DATA", help="MNIST folder (else the cache)."),
+    "out": typer.Option(None, "--out", "-o", help="Run folder (default: runs/<kind>-<time>)."),
+    "epochs": typer.Option(None, help="Epochs of the (final) training."),
+    "batch_size": typer.Option(None, help="Batch size."),
+    "train_subset": typer.Option(None, help="Use this many training images (0: all)."),
+    "test_subset": typer.Option(None, help="Report on this many test images (0: all 10,000)."),
+    "val_size": typer.Option(None, help="Training images held out for validation."),
+    "patience": typer.Option(None, help="Early-stopping patience in epochs."),
+    "seed": typer.Option(None, help="Random seed: the same seed gives the same run."),
+    "conv_blocks": typer.Option(None, help="Conv blocks (1-3)."),
+    "filters": typer.Option(None, help="Filters of the first block (doubling per block)."),
+    "dense_units": typer.Option(None, help="Units of the dense layer."),
+    "dropout": typer.Option(None, help="Dropout rate."),
+    "learning_rate": typer.Option(None, help="Adam's learning rate."),
+    "batch_norm": typer.Option(None, "--batch-norm/--no-batch-norm", help="Batch normalization."),
+    "augment": typer.Option(None, "--augment/--no-augment", help="Rotation, shift and zoom of training images."),
+    "rotation": typer.Option(None, help="Augmentation: max rotation in degrees."),
+    "shift": typer.Option(None, help="Augmentation: max shift, fraction of the image."),
+    "zoom": typer.Option(None, help="Augmentation: max zoom, fraction."),
+}
+
+
+@one_line_errors
+def train(
+    preset: str = O["preset"], data_dir: Optional[Path] = O["data_dir"], out: Optional[Path] = O["out"],
+    epochs: Optional[int] = O["epochs"], batch_size: Optional[int] = O["batch_size"],
+    train_subset: Optional[int] = O["train_subset"], test_subset: Optional[int] = O["test_subset"],
+    val_size: Optional[int] = O["val_size"], patience: Optional[int] = O["patience"], seed: Optional[int] = O["seed"],
+    conv_blocks: Optional[int] = O["conv_blocks"], filters: Optional[int] = O["filters"],
+    dense_units: Optional[int] = O["dense_units"], dropout: Optional[float] = O["dropout"],
+    learning_rate: Optional[float] = O["learning_rate"], batch_norm: Optional[bool] = O["batch_norm"],
+    augment: Optional[bool] = O["augment"], rotation: Optional[float] = O["rotation"],
+    shift: Optional[float] = O["shift"], zoom: Optional[float] = O["zoom"],
+) -> None:
+    """Train the CNN once with fixed settings and write its report folder."""
+    cfg = build_train_config(preset, epochs, batch_size, train_subset, test_subset, val_size, patience, seed,
+                             conv_blocks, filters, dense_units, dropout, learning_rate, batch_norm, augment,
+                             rotation, shift, zoom)
+    cfg.check()
+    mnist = load_data(data_dir)
+    quiet_tensorflow()
+    from digitedge.train.run import train as run_train
+
+    out = out or default_out("train")
+    print_summary(run_train(cfg, mnist, out), out)
+
+
+@one_line_errors
+def tune(
+    preset: str = O["preset"], data_dir: Optional[Path] = O["data_dir"], out: Optional[Path] = O["out"],
+    algorithm: Optional[str] = typer.Option(None, help="random, hyperband or bayesian."),
+    max_trials: Optional[int] = typer.Option(None, help="Trials to run (random and bayesian)."),
+    trial_epochs: Optional[int] = typer.Option(None, help="Epochs per trial."),
+    trial_subset: Optional[int] = typer.Option(None, help="Training images per trial (0: all)."),
+    space_filters: Optional[str] = typer.Option(None, help="Search space, e.g. 32,64,128."),
+    space_dense_units: Optional[str] = typer.Option(None, help="Search space, e.g. 32,64,128."),
+    space_learning_rate: Optional[str] = typer.Option(None, help="Search space, e.g. 0.01,0.001,0.0001."),
+    space_dropout: Optional[str] = typer.Option(None, help="Search space, e.g. 0.1,0.25,0.4."),
+    space_conv_blocks: Optional[str] = typer.Option(None, help="Search space, e.g. 2,3."),
+    epochs: Optional[int] = O["epochs"], batch_size: Optional[int] = O["batch_size"],
+    train_subset: Optional[int] = O["train_subset"], test_subset: Optional[int] = O["test_subset"],
+    val_size: Optional[int] = O["val_size"], patience: Optional[int] = O["patience"], seed: Optional[int] = O["seed"],
+    augment: Optional[bool] = O["augment"], rotation: Optional[float] = O["rotation"],
+    shift: Optional[float] = O["shift"], zoom: Optional[float] = O["zoom"],
+) -> None:
+    """Search hyperparameters with keras-tuner, retrain the best, write the report. Resumes in the same --out."""
+    from digitedge.train.config import preset as get_preset
+
+    base = get_preset(preset)
+    train_cfg = build_train_config(preset, epochs, batch_size, train_subset, test_subset, val_size, patience, seed,
+                                   None, None, None, None, None, None, augment, rotation, shift, zoom)
+    space = overrides(
+        base.space, filters=parse_list(space_filters, int, "--space-filters"),
+        dense_units=parse_list(space_dense_units, int, "--space-dense-units"),
+        learning_rate=parse_list(space_learning_rate, float, "--space-learning-rate"),
+        dropout=parse_list(space_dropout, float, "--space-dropout"),
+        conv_blocks=parse_list(space_conv_blocks, int, "--space-conv-blocks"),
+    )
+    cfg = overrides(base, train=train_cfg, space=space, algorithm=algorithm, max_trials=max_trials,
+                    trial_epochs=trial_epochs, trial_subset=trial_subset)
+    cfg.check()
+    mnist = load_data(data_dir)
+    quiet_tensorflow()
+    from digitedge.train.run import tune as run_tune
+
+    out = out or default_out("tune")
+    print_summary(run_tune(cfg, mnist, out), out)
+
+
+@one_line_errors
+def report(run_dir: Path = typer.Argument(..., help="A run folder written by train or tune.")) -> None:
+    """Print the summary of a finished run again."""
+    from digitedge.train.summary import load_metrics
+
+    print_summary(load_metrics(run_dir), run_dir)
+
+
+def load_data(data_dir):
+    from digitedge import data
+
+    return data.load_or_fetch(data_dir)
+
+
+def print_summary(metrics: dict, run_dir: Path) -> None:
+    from digitedge.train.summary import summary_table
+
+    from rich.console import Console
+
+    Console().print(summary_table(metrics, run_dir))

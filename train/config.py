@@ -1,0 +1,133 @@
+"""Training and tuning settings as plain dataclasses, with the two presets.
+
+Every field can be overridden from the command line; the whole config is written
+into the run's metrics.json so a run carries its own settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from digitedge.errors import DigitedgeError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    conv_blocks: int = 2  # each block: two 3x3 convs, then a 2x2 max-pool; widths double per block
+    filters: int = 32  # width of the first block
+    dense_units: int = 128
+    dropout: float = 0.25
+    batch_norm: bool = True
+    learning_rate: float = 1e-3
+
+    def check(self) -> None:
+        if not 1 <= self.conv_blocks <= 3:
+            raise DigitedgeError(f"conv_blocks={self.conv_blocks}: must be 1 to 3 (28x28 images halve per block)")
+        if self.filters < 1 or self.dense_units < 1:
+            raise DigitedgeError(f"filters={self.filters}, dense_units={self.dense_units}: must be positive")
+        if not 0 <= self.dropout < 1:
+            raise DigitedgeError(f"dropout={self.dropout}: must be in [0, 1)")
+        if not 0 < self.learning_rate < 1:
+            raise DigitedgeError(f"learning_rate={self.learning_rate}: must be in (0, 1)")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    enabled: bool = True
+    rotation: float = 10.0  # degrees, either way
+    shift: float = 0.1  # fraction of the image, either way
+    zoom: float = 0.1  # fraction, in or out
+
+    def check(self) -> None:
+        if not (0 <= self.rotation <= 180 and 0 <= self.shift < 1 and 0 <= self.zoom < 1):
+            raise DigitedgeError(
+                f"augmentation rotation={self.rotation}, shift={self.shift}, zoom={self.zoom}: "
+                "rotation must be 0-180 degrees, shift and zoom in [0, 1)"
+            )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    epochs: int = 30
+    batch_size: int = 128
+    train_subset: int = 0  # 0: all 60,000 training images (less the validation split)
+    test_subset: int = 0  # 0: all 10,000 test images
+    val_size: int = 5000  # held out of the training images; the test set chooses nothing
+    patience: int = 6  # early stopping on validation accuracy
+    seed: int = 42
+
+    def check(self) -> None:
+        self.model.check()
+        self.augment.check()
+        if self.epochs < 1 or self.batch_size < 1:
+            raise DigitedgeError(f"epochs={self.epochs}, batch_size={self.batch_size}: must be positive")
+        if self.val_size < 10:
+            raise DigitedgeError(f"val_size={self.val_size}: need at least 10 validation images")
+        available = 60000 - self.val_size
+        if self.train_subset < 0 or self.train_subset > available:
+            raise DigitedgeError(f"train_subset={self.train_subset}: must be 0 (all) to {available}")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """keras-tuner's choices; each list must hold at least one value."""
+
+    filters: tuple = (32, 64, 128)
+    dense_units: tuple = (32, 64, 128)
+    learning_rate: tuple = (1e-2, 1e-3, 1e-4)
+    dropout: tuple = (0.1, 0.25, 0.4)
+    conv_blocks: tuple = (2, 3)
+
+    def check(self) -> None:
+        empty = [k for k, v in asdict(self).items() if len(v) == 0]
+        if empty:
+            raise DigitedgeError(f"empty search space for {', '.join(empty)}")
+        for k, values in asdict(self).items():
+            for v in values:
+                replace(ModelConfig(), **{k: v}).check()
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    train: TrainConfig = field(default_factory=TrainConfig)
+    space: SearchSpace = field(default_factory=SearchSpace)
+    algorithm: str = "random"  # random | hyperband | bayesian
+    max_trials: int = 10
+    trial_epochs: int = 4  # epochs per trial; the best is then retrained for train.epochs
+    trial_subset: int = 20000  # training images per trial (0: all)
+
+    def check(self) -> None:
+        self.train.check()
+        self.space.check()
+        if self.algorithm not in ALGORITHMS:
+            raise DigitedgeError(f"unknown algorithm {self.algorithm!r}: choose {', '.join(ALGORITHMS)}")
+        if self.max_trials < 1 or self.trial_epochs < 1:
+            raise DigitedgeError(f"max_trials={self.max_trials}, trial_epochs={self.trial_epochs}: must be positive")
+
+
+ALGORITHMS = ("random", "hyperband", "bayesian")
+
+QUICK_TRAIN = TrainConfig(
+    model=ModelConfig(filters=16, dense_units=64),
+    epochs=3, train_subset=6000, test_subset=2000, val_size=1000, patience=2,
+)
+PRESETS = {
+    "quick": TuneConfig(
+        train=QUICK_TRAIN, max_trials=3, trial_epochs=1, trial_subset=3000,
+        space=SearchSpace(filters=(16, 32), dense_units=(32, 64), learning_rate=(1e-3, 1e-2),
+                          dropout=(0.25,), conv_blocks=(2,)),
+    ),
+    # Trials are short and on a subset so all of the default space (128 filters included)
+    # can be tried on 2 cores; the chosen model is then trained on everything.
+    "release": TuneConfig(
+        train=TrainConfig(epochs=30, patience=8), max_trials=10, trial_epochs=2, trial_subset=6000,
+    ),
+}
+
+
+def preset(name: str) -> TuneConfig:
+    if name not in PRESETS:
+        raise DigitedgeError(f"unknown preset {name!r}: choose {', '.join(PRESETS)}")
+    return PRESETS[name]
