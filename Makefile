@@ -1,0 +1,57 @@
+# Plain tasks; each sets up what it needs. `make demo` is the main job, `make test` the tests.
+PYTHON ?= python3
+DATA ?= $(abspath ../shared/mnist)
+export DIGITEDGE_DATA ?= $(if $(wildcard $(DATA)/SHA256SUMS),$(DATA),)
+VENV := .venv
+EDGE_VENV := .venv-edge
+LEGACY_VENV := .venv-legacy
+PIP_FLAGS := --quiet --disable-pip-version-check
+
+.PHONY: demo test test-main test-edge test-legacy lint clean
+
+$(VENV)/.done: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,dev]"
+	touch $@
+
+$(EDGE_VENV)/.done: pyproject.toml
+	$(PYTHON) -m venv $(EDGE_VENV)
+	$(EDGE_VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(EDGE_VENV)/bin/pip install $(PIP_FLAGS) -e ".[edge,dev]"
+	touch $@
+
+$(LEGACY_VENV)/.done: pyproject.toml
+	$(PYTHON) -m venv $(LEGACY_VENV)
+	$(LEGACY_VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(LEGACY_VENV)/bin/pip install $(PIP_FLAGS) -e ".[edge-legacy,dev]"
+	touch $@
+
+# The main job: data, a quick training run with its report (later stages extend it).
+demo: $(VENV)/.done
+	$(VENV)/bin/digitedge data fetch
+	$(VENV)/bin/digitedge data verify
+	$(VENV)/bin/digitedge data info
+	$(VENV)/bin/digitedge train --preset quick --out runs/demo-train
+	$(VENV)/bin/digitedge report runs/demo-train
+
+# Every test, in the three environments a user can have.
+test: test-main test-edge test-legacy
+
+test-main: $(VENV)/.done
+	$(VENV)/bin/pytest -q
+
+# Only the edge extra: TensorFlow must be absent, and the edge tests must pass.
+test-edge: $(EDGE_VENV)/.done
+	! $(EDGE_VENV)/bin/python -c "import tensorflow" 2>/dev/null
+	$(EDGE_VENV)/bin/pytest -q -m edge
+
+test-legacy: $(LEGACY_VENV)/.done
+	! $(LEGACY_VENV)/bin/python -c "import tensorflow" 2>/dev/null
+	$(LEGACY_VENV)/bin/pytest -q -m edge
+
+lint: $(VENV)/.done
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) $(EDGE_VENV) $(LEGACY_VENV) runs build *.egg-info
