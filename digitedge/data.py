@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import os
 import struct
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,8 @@ def parse_idx(raw: bytes, path: Path) -> np.ndarray:
     if ndim not in IDX_MAGIC or magic != IDX_MAGIC[ndim]:
         raise DataError(f"{path}: not an MNIST IDX file (magic 0x{magic:08x})")
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     expected = header + int(np.prod(shape))
     if len(raw) != expected:
@@ -133,7 +136,9 @@ def to_idx(array: np.ndarray) -> bytes:
 def check_sha256(name: str, raw: bytes, path: Path) -> None:
     got = hashlib.sha256(raw).hexdigest()
     if got != SHA256[name]:
-        raise DataError(f"{path}: SHA-256 mismatch for {name} (got {got[:12]}…, expected {SHA256[name][:12]}…)")
+        raise DataError(
+            f"{path}: SHA-256 mismatch for {name} (got {got[:12]}…, expected {SHA256[name][:12]}…)"
+        )
 
 
 def load_idx(files: dict[str, Path], verify: bool) -> list[np.ndarray]:
@@ -143,7 +148,9 @@ def load_idx(files: dict[str, Path], verify: bool) -> list[np.ndarray]:
         array = parse_idx(raw, files[name])
         expected_ndim = 3 if "images" in name else 1
         if array.ndim != expected_ndim:
-            raise DataError(f"{files[name]}: {array.ndim}-D IDX data where {name} should be {expected_ndim}-D")
+            raise DataError(
+                f"{files[name]}: {array.ndim}-D IDX data where {name} should be {expected_ndim}-D"
+            )
         if verify:
             check_sha256(name, raw, files[name])
         arrays.append(array)
@@ -152,12 +159,20 @@ def load_idx(files: dict[str, Path], verify: bool) -> list[np.ndarray]:
 
 def load_npz(path: Path, verify: bool) -> list[np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with npz:
+            missing = [k for k in NPZ_KEYS if k not in npz.files]
+            if missing:
+                raise DataError(f"{path}: missing array {', '.join(missing)}")
             arrays = [np.asarray(npz[k], dtype=np.uint8) for k in NPZ_KEYS]
-    except KeyError as e:
-        raise DataError(f"{path}: missing array {e}") from None
-    except (OSError, ValueError, EOFError, zlib.error) as e:
+    except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as e:
         raise DataError(f"{path}: not a readable .npz file ({e})") from None
+    for key, array in zip(NPZ_KEYS, arrays):
+        expected_ndim = 3 if key.startswith("x") else 1
+        if array.ndim != expected_ndim:
+            raise DataError(f"{path}: {key} is {array.ndim}-D, should be {expected_ndim}-D")
     if verify:
         for name, array in zip(FILES, arrays):
             check_sha256(name, to_idx(array), path)
@@ -176,7 +191,9 @@ def load(data_dir: str | Path | None = None, verify: bool = True) -> Mnist:
     """MNIST as uint8 arrays, from the first place that has it (see module docstring)."""
     directory = resolve_dir(data_dir)
     if not directory.exists():
-        raise DataError(f"{directory}: no MNIST here; run `digitedge data fetch` or pass --data-dir")
+        raise DataError(
+            f"{directory}: no MNIST here; run `digitedge data fetch` or pass --data-dir"
+        )
     found = find_files(directory)
     if found is None:
         raise DataError(

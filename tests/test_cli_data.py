@@ -1,0 +1,130 @@
+"""`digitedge data ...` through the CLI: results on stdout, a failure one `error:` line, exit 1."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+import digitedge
+import digitedge.fetch
+from digitedge import data
+from digitedge.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch, tmp_path):
+    """No $DIGITEDGE_DATA, and a cache of our own: never the user's real cache."""
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setenv(data.CACHE_ENV_VAR, str(tmp_path / "cache"))
+
+
+def run(*args: str, ok: bool = True):
+    result = runner.invoke(app, [str(a) for a in args])
+    if ok:
+        assert result.exit_code == 0, result.output
+        assert result.exception is None
+    return result
+
+
+def assert_one_error(result, message: str) -> None:
+    """A clean exit 1 (not a crash), nothing on stdout, exactly `error: message` on stderr."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    assert result.stderr == f"error: {message}\n"
+
+
+def test_version():
+    assert run("--version").stdout == f"digitedge {digitedge.__version__}\n"
+
+
+def test_help():
+    assert "data" in run("--help").stdout
+    out = run("data", "--help").stdout
+    for command in ("fetch", "verify", "info"):
+        assert command in out
+
+
+def test_verify_real_files(mnist_dir):
+    out = run("data", "verify", "--data-dir", mnist_dir).stdout
+    assert out.startswith(f"OK {mnist_dir}: 60000 train + 10000 test images, SHA-256 verified")
+    assert out.count("\n") == 1
+
+
+def test_verify_reads_digitedge_data(mnist_dir, monkeypatch):
+    monkeypatch.setenv(data.ENV_VAR, str(mnist_dir))
+    assert run("data", "verify").stdout.startswith(f"OK {mnist_dir}:")
+
+
+def test_info_prints_the_class_table(mnist_dir):
+    out = run("data", "info", "--data-dir", mnist_dir).stdout
+    for count in ("5923", "6742", "60000", "980", "1135", "10000"):  # zeros, ones, all
+        assert count in out
+    assert "(60000, 28, 28)" in out.replace("\n", "")
+
+
+def test_broken_copy_is_one_error_line(broken_copy):
+    folder, path, message = broken_copy
+    result = run("data", "verify", "--data-dir", folder, ok=False)
+    assert_one_error(result, message)
+    assert str(path) in result.stderr
+
+
+def test_info_on_a_broken_copy(broken_copy):
+    folder, _, message = broken_copy
+    assert_one_error(run("data", "info", "--data-dir", folder, ok=False), message)
+
+
+def test_missing_directory(tmp_path, monkeypatch):
+    missing = tmp_path / "nowhere"
+    result = run("data", "verify", "--data-dir", missing, ok=False)
+    assert_one_error(result, f"{missing}: data directory not found (from --data-dir)")
+    monkeypatch.setenv(data.ENV_VAR, str(missing))
+    result = run("data", "info", ok=False)
+    assert_one_error(result, f"{missing}: data directory not found (from DIGITEDGE_DATA)")
+
+
+def test_fetch_keeps_a_verified_copy(mnist_copy, monkeypatch):
+    def no_download(*args, **kwargs):
+        raise AssertionError("fetch downloaded although a verified copy was there")
+
+    monkeypatch.setattr(digitedge.fetch, "fetch", no_download)
+    dest = mnist_copy("dest")
+    assert run("data", "fetch", "--dest", dest).stdout == f"MNIST already in {dest} (verified)\n"
+
+
+def test_fetch_failure_lists_the_sources(mnist_copy, monkeypatch):
+    dest = mnist_copy("dest")
+    (dest / "t10k-labels-idx1-ubyte.gz").write_bytes(b"junk")  # a bad copy: fetch over it
+    with socket.socket() as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    dead = digitedge.fetch.Source("dead host", "idx", url)
+    monkeypatch.setattr(digitedge.fetch, "default_sources", lambda: [dead])
+    before = sorted(p.name for p in dest.iterdir())
+    result = run("data", "fetch", "--dest", dest, ok=False)
+    assert_one_error(
+        result,
+        "could not fetch MNIST from any source:\n"
+        f"  dead host ({url}): unreachable ([Errno 111] Connection refused)",
+    )
+    assert sorted(p.name for p in dest.iterdir()) == before
+    assert not list(dest.parent.glob(".partial-*"))
+
+
+def test_cli_modules_do_not_import_tensorflow():
+    code = (
+        "import digitedge.data, digitedge.edge_runtime, digitedge.fetch, digitedge.cli\n"
+        "import sys\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, "
+        "sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))[:5]"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
