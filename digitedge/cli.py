@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from digitedge import __version__
-from digitedge.commands import data, train
+from digitedge.commands import convert, data, train
 
 app = typer.Typer(
     name="digitedge",
@@ -24,6 +24,7 @@ app.add_typer(data.app, name="data")
 app.command()(train.train)
 app.command()(train.tune)
 app.command()(train.report)
+app.command()(convert.convert)
 
 
 def show_version(value: bool) -> None:
