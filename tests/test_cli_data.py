@@ -14,6 +14,8 @@ import digitedge.fetch
 from digitedge import data
 from digitedge.cli import app
 
+pytestmark = pytest.mark.edge  # TensorFlow-free: runs in the edge-only environments too
+
 runner = CliRunner()
 
 

@@ -14,6 +14,8 @@ import pytest
 from digitedge import data
 from digitedge.errors import DataError
 
+pytestmark = pytest.mark.edge  # TensorFlow-free: runs in the edge-only environments too
+
 NO_FILES = (
     "no MNIST files (expected train-images-idx3-ubyte, train-labels-idx1-ubyte, "
     "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte [.gz] or mnist.npz); "

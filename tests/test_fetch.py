@@ -22,6 +22,8 @@ from digitedge import data, fetch
 from digitedge.errors import DataError
 from digitedge.fetch import Source
 
+pytestmark = pytest.mark.edge  # TensorFlow-free: runs in the edge-only environments too
+
 # ---------------------------------------------------------------------------- server
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import keras
-
 from digitedge.train.config import TrainConfig
 from digitedge.train.dataset import Splits, pipeline
 

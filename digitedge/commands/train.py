@@ -56,9 +56,9 @@ def build_train_config(
 
 
 # Options shared by train and tune, as a dict so each command lists them once in its signature.
-O = {
+OPT = {
     "preset": typer.Option("quick", "--preset", "-p", help=PRESET_HELP),
-    "data_dir": typer.Option(None, "--data-dir", envvar="DIGITEDGE_DATA", help="MNIST folder (else the cache)."),
+    "data_dir": typer.Option(None, "--data-dir", help="MNIST folder (else $DIGITEDGE_DATA, else the cache)."),
     "out": typer.Option(None, "--out", "-o", help="Run folder (default: runs/<kind>-<time>)."),
     "epochs": typer.Option(None, help="Epochs of the (final) training."),
     "batch_size": typer.Option(None, help="Batch size."),
@@ -82,15 +82,16 @@ O = {
 
 @one_line_errors
 def train(
-    preset: str = O["preset"], data_dir: Optional[Path] = O["data_dir"], out: Optional[Path] = O["out"],
-    epochs: Optional[int] = O["epochs"], batch_size: Optional[int] = O["batch_size"],
-    train_subset: Optional[int] = O["train_subset"], test_subset: Optional[int] = O["test_subset"],
-    val_size: Optional[int] = O["val_size"], patience: Optional[int] = O["patience"], seed: Optional[int] = O["seed"],
-    conv_blocks: Optional[int] = O["conv_blocks"], filters: Optional[int] = O["filters"],
-    dense_units: Optional[int] = O["dense_units"], dropout: Optional[float] = O["dropout"],
-    learning_rate: Optional[float] = O["learning_rate"], batch_norm: Optional[bool] = O["batch_norm"],
-    augment: Optional[bool] = O["augment"], rotation: Optional[float] = O["rotation"],
-    shift: Optional[float] = O["shift"], zoom: Optional[float] = O["zoom"],
+    preset: str = OPT["preset"], data_dir: Optional[Path] = OPT["data_dir"], out: Optional[Path] = OPT["out"],
+    epochs: Optional[int] = OPT["epochs"], batch_size: Optional[int] = OPT["batch_size"],
+    train_subset: Optional[int] = OPT["train_subset"], test_subset: Optional[int] = OPT["test_subset"],
+    val_size: Optional[int] = OPT["val_size"], patience: Optional[int] = OPT["patience"],
+    seed: Optional[int] = OPT["seed"],
+    conv_blocks: Optional[int] = OPT["conv_blocks"], filters: Optional[int] = OPT["filters"],
+    dense_units: Optional[int] = OPT["dense_units"], dropout: Optional[float] = OPT["dropout"],
+    learning_rate: Optional[float] = OPT["learning_rate"], batch_norm: Optional[bool] = OPT["batch_norm"],
+    augment: Optional[bool] = OPT["augment"], rotation: Optional[float] = OPT["rotation"],
+    shift: Optional[float] = OPT["shift"], zoom: Optional[float] = OPT["zoom"],
 ) -> None:
     """Train the CNN once with fixed settings and write its report folder."""
     cfg = build_train_config(preset, epochs, batch_size, train_subset, test_subset, val_size, patience, seed,
@@ -107,7 +108,7 @@ def train(
 
 @one_line_errors
 def tune(
-    preset: str = O["preset"], data_dir: Optional[Path] = O["data_dir"], out: Optional[Path] = O["out"],
+    preset: str = OPT["preset"], data_dir: Optional[Path] = OPT["data_dir"], out: Optional[Path] = OPT["out"],
     algorithm: Optional[str] = typer.Option(None, help="random, hyperband or bayesian."),
     max_trials: Optional[int] = typer.Option(None, help="Trials to run (random and bayesian)."),
     trial_epochs: Optional[int] = typer.Option(None, help="Epochs per trial."),
@@ -117,11 +118,12 @@ def tune(
     space_learning_rate: Optional[str] = typer.Option(None, help="Search space, e.g. 0.01,0.001,0.0001."),
     space_dropout: Optional[str] = typer.Option(None, help="Search space, e.g. 0.1,0.25,0.4."),
     space_conv_blocks: Optional[str] = typer.Option(None, help="Search space, e.g. 2,3."),
-    epochs: Optional[int] = O["epochs"], batch_size: Optional[int] = O["batch_size"],
-    train_subset: Optional[int] = O["train_subset"], test_subset: Optional[int] = O["test_subset"],
-    val_size: Optional[int] = O["val_size"], patience: Optional[int] = O["patience"], seed: Optional[int] = O["seed"],
-    augment: Optional[bool] = O["augment"], rotation: Optional[float] = O["rotation"],
-    shift: Optional[float] = O["shift"], zoom: Optional[float] = O["zoom"],
+    epochs: Optional[int] = OPT["epochs"], batch_size: Optional[int] = OPT["batch_size"],
+    train_subset: Optional[int] = OPT["train_subset"], test_subset: Optional[int] = OPT["test_subset"],
+    val_size: Optional[int] = OPT["val_size"], patience: Optional[int] = OPT["patience"],
+    seed: Optional[int] = OPT["seed"],
+    augment: Optional[bool] = OPT["augment"], rotation: Optional[float] = OPT["rotation"],
+    shift: Optional[float] = OPT["shift"], zoom: Optional[float] = OPT["zoom"],
 ) -> None:
     """Search hyperparameters with keras-tuner, retrain the best, write the report. Resumes in the same --out."""
     from digitedge.train.config import preset as get_preset
@@ -162,8 +164,8 @@ def load_data(data_dir):
 
 
 def print_summary(metrics: dict, run_dir: Path) -> None:
-    from digitedge.train.summary import summary_table
-
     from rich.console import Console
+
+    from digitedge.train.summary import summary_table
 
     Console().print(summary_table(metrics, run_dir))

@@ -1,0 +1,179 @@
+"""Training and tuning on real MNIST: the report's content, resuming a search, bad input."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from digitedge.train.config import PRESETS, SearchSpace  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from digitedge.cli import app  # noqa: E402
+
+REPORT_FILES = ["model.keras", "metrics.json", "classification_report.txt", "confusion_matrix.png",
+                "curves.png", "predictions.png"]
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def quick_run(mnist, tmp_path_factory):
+    from digitedge.train.run import train
+
+    out = tmp_path_factory.mktemp("quick") / "run"
+    cfg = PRESETS["quick"].train
+    return out, cfg, train(cfg, mnist, out, verbose=0)
+
+
+def test_quick_run_writes_a_consistent_report(quick_run, mnist):
+    from digitedge.train.dataset import split
+
+    out, cfg, metrics = quick_run
+    for name in REPORT_FILES:
+        assert (out / name).stat().st_size > 0, name
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    y_test = split(mnist, cfg).y_test
+    cm = np.array(metrics["confusion_matrix"])
+    assert cm.sum() == metrics["test_images"] == len(y_test) == cfg.test_subset
+    assert cm.trace() / cm.sum() == pytest.approx(metrics["test_accuracy"])
+    support = [metrics["per_digit"][str(d)]["support"] for d in range(10)]
+    assert support == np.bincount(y_test, minlength=10).tolist() == cm.sum(axis=1).tolist()
+    assert metrics["test_accuracy"] > 0.90
+    assert metrics["data_sha256"] == mnist.sha256 and metrics["seed"] == cfg.seed
+    assert metrics["hyperparameters"]["filters"] == cfg.model.filters
+    assert len(metrics["history"]["val_accuracy"]) <= cfg.epochs
+    assert "precision" in (out / "classification_report.txt").read_text()
+
+
+def test_saved_model_reproduces_the_reported_accuracy(quick_run, mnist):
+    import keras
+    from digitedge.train.dataset import split
+
+    out, cfg, metrics = quick_run
+    data = split(mnist, cfg)
+    model = keras.models.load_model(out / "model.keras")
+    pred = model.predict(data.x_test, verbose=0).argmax(axis=1)
+    assert np.mean(pred == data.y_test) == pytest.approx(metrics["test_accuracy"])
+
+
+def test_report_command_prints_the_summary(quick_run):
+    out, _, metrics = quick_run
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"{100 * metrics['test_accuracy']:.2f}%" in result.output
+
+
+TINY_SEARCH = replace(
+    PRESETS["quick"], max_trials=2, trial_epochs=1, trial_subset=1000,
+    train=replace(PRESETS["quick"].train, epochs=1, train_subset=2000, test_subset=500, val_size=500),
+    space=SearchSpace(filters=(8, 16), dense_units=(16, 32), learning_rate=(1e-3,), dropout=(0.25,),
+                      conv_blocks=(1, 2)),
+)
+
+
+def trial_states(run_dir: Path) -> dict:
+    """trial id -> (status, modification time of its trial.json)."""
+    states = {}
+    for path in (run_dir / "search").glob("trial_*/trial.json"):
+        states[path.parent.name] = (json.loads(path.read_text())["status"], path.stat().st_mtime_ns)
+    return states
+
+
+def test_resumed_search_redoes_no_finished_trial(mnist, tmp_path):
+    from digitedge.train.run import tune
+
+    out = tmp_path / "search"
+    first = tune(TINY_SEARCH, mnist, out, verbose=0)
+    before = trial_states(out)
+    assert len(before) == 2 and all(s == "COMPLETED" for s, _ in before.values())
+    # Asked for one more trial in the same folder: only that one runs.
+    second = tune(replace(TINY_SEARCH, max_trials=3), mnist, out, verbose=0)
+    after = trial_states(out)
+    assert len(after) == 3
+    assert {k: after[k] for k in before} == before  # finished trials untouched
+    assert len(second["trials"]) == 3 and len(first["trials"]) == 2
+    for name in REPORT_FILES + ["trials.csv", "trials.png"]:
+        assert (out / name).stat().st_size > 0, name
+    assert len((out / "trials.csv").read_text().strip().splitlines()) == 1 + 3
+
+
+def one_error_line(result, expected: str):
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [f"error: {expected}"], lines
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--conv-blocks", "5"], "conv_blocks=5: must be 1 to 3 (28x28 images halve per block)"),
+    (["--dropout", "1.5"], "dropout=1.5: must be in [0, 1)"),
+    (["--learning-rate", "0"], "learning_rate=0.0: must be in (0, 1)"),
+    (["--epochs", "0"], "epochs=0, batch_size=128: must be positive"),
+    (["--preset", "huge"], "unknown preset 'huge': choose quick, release"),
+])
+def test_impossible_settings_are_refused_before_anything_is_written(tmp_path, args, expected):
+    out = tmp_path / "run"
+    one_error_line(runner.invoke(app, ["train", "--out", str(out), *args]), expected)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--space-filters", ""], "empty search space for filters"),
+    (["--space-dropout", "0.1,2"], "dropout=2.0: must be in [0, 1)"),
+    (["--space-dense-units", "a,b"], "--space-dense-units 'a,b': expected comma-separated numbers"),
+    (["--algorithm", "grid"], "unknown algorithm 'grid': choose random, hyperband, bayesian"),
+])
+def test_bad_search_spaces_are_refused(tmp_path, args, expected):
+    out = tmp_path / "run"
+    one_error_line(runner.invoke(app, ["tune", "--out", str(out), *args]), expected)
+    assert not out.exists()
+
+
+def test_missing_dataset(tmp_path):
+    missing = tmp_path / "nowhere"
+    one_error_line(runner.invoke(app, ["train", "--data-dir", str(missing), "--out", str(tmp_path / "r")]),
+                   f"{missing}: data directory not found (from --data-dir)")
+
+
+def test_corrupt_dataset(mnist_copy, tmp_path):
+    folder = mnist_copy()
+    target = folder / "t10k-labels-idx1-ubyte.gz"
+    target.write_bytes(target.read_bytes()[:100])
+    one_error_line(runner.invoke(app, ["train", "--data-dir", str(folder), "--out", str(tmp_path / "r")]),
+                   f"{target}: truncated or corrupt gzip file")
+    assert not (tmp_path / "r").exists()
+
+
+def test_folder_of_another_tool_is_refused(mnist_dir, tmp_path):
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "holiday.jpg").write_bytes(b"not ours")
+    one_error_line(runner.invoke(app, ["train", "--data-dir", str(mnist_dir), "--out", str(foreign)]),
+                   f"{foreign}: not empty and not a digitedge run folder; choose another --out")
+    assert sorted(p.name for p in foreign.iterdir()) == ["holiday.jpg"]
+    one_error_line(runner.invoke(app, ["report", str(foreign)]),
+                   f"{foreign}: not a finished digitedge run folder (no digitedge-run.json or metrics.json)")
+
+
+def test_unwritable_output_folder(mnist_dir, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should go")
+    out = blocker / "run"
+    result = runner.invoke(app, ["train", "--data-dir", str(mnist_dir), "--out", str(out)])
+    one_error_line(result, f"{out}: cannot write the run folder (Not a directory)")
+
+
+def test_release_model_reaches_99_6_percent_on_the_full_test_set(mnist):
+    import keras
+    from digitedge.edge_runtime.preprocess import normalize
+
+    path = Path(__file__).resolve().parents[1] / "models" / "digits.keras"
+    model = keras.models.load_model(path)
+    pred = model.predict(normalize(mnist.x_test), batch_size=1000, verbose=0).argmax(axis=1)
+    accuracy = np.mean(pred == mnist.y_test)
+    assert accuracy >= 0.996, f"release model: {100 * accuracy:.2f}% on the 10,000 test images"
