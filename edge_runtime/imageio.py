@@ -1,0 +1,136 @@
+"""Reading images safely: every failure is one ImageError naming the file.
+
+Pillow reads only the header on open, so the pixel count is checked before any
+decoding: a decompression bomb (a small file that expands to gigapixels) is
+refused without allocating it. JPEGs are decoded at a reduced scale when they are
+far bigger than the recognizer needs, and the EXIF orientation is applied.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from digitedge.errors import ImageError
+
+# Refuse above this many pixels: ~ a 60-megapixel photo. Pillow's own guard
+# (MAX_IMAGE_PIXELS) only warns below twice its limit, so we check ourselves.
+MAX_PIXELS = 60_000_000
+# No need to decode more than this on the longest side to find and read digits.
+WORKING_SIDE = 1600
+MIN_SIDE = 8
+EXTENSIONS = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".pgm",
+    ".ppm",
+    ".pnm",
+)
+
+
+def open_image(source: str | Path | bytes, name: str | None = None) -> Image.Image:
+    """A decoded Pillow image (mode L or RGB), upright, at most WORKING_SIDE on its longest side."""
+    name = name or ("<bytes>" if isinstance(source, (bytes, bytearray)) else str(source))
+    raw = source if isinstance(source, (bytes, bytearray)) else _read_bytes(Path(source), name)
+    if not raw:
+        raise ImageError(f"{name}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(raw))
+            _check_size(image, name)
+            image.draft(
+                "RGB" if image.mode not in ("L", "1") else "L", (WORKING_SIDE, WORKING_SIDE)
+            )
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            image = _to_l_or_rgb(image)
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image (or a format Pillow cannot read)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        # Pillow's own guard fired first; its message holds the pixel count
+        pixels = re.search(r"\((\d+) pixels\)", str(e))
+        raise _bomb(name, int(pixels.group(1)) if pixels else None) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"{name}: truncated or corrupt image ({_first_line(e)})") from None
+    image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.LANCZOS)
+    return image
+
+
+def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
+    """An image file as uint8 RGB (H, W, 3) or grayscale (H, W), upright."""
+    return np.asarray(open_image(source, name))
+
+
+def _read_bytes(path: Path, name: str) -> bytes:
+    if path.is_dir():
+        raise ImageError(f"{name}: is a directory, not an image")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"{name}: file not found") from None
+    except OSError as e:
+        raise ImageError(f"{name}: cannot read ({e.strerror or e})") from None
+
+
+def _check_size(image: Image.Image, name: str) -> None:
+    w, h = image.size
+    if w * h > MAX_PIXELS:
+        raise _bomb(name, w * h, f"{w}x{h}")
+    if min(w, h) < MIN_SIDE:
+        raise ImageError(
+            f"{name}: image is {w}x{h} pixels, too small to hold a digit "
+            f"(at least {MIN_SIDE}x{MIN_SIDE})"
+        )
+
+
+def _bomb(name: str, pixels: int | None, size: str = "") -> ImageError:
+    what = (
+        f"{size} ({pixels / 1e6:.0f} megapixels)"
+        if size
+        else f"{pixels / 1e6:.0f} megapixels"
+        if pixels
+        else "too large"
+    )
+    return ImageError(
+        f"{name}: image is {what}, over the {MAX_PIXELS / 1e6:.0f}-megapixel limit; "
+        "refused as a possible decompression bomb"
+    )
+
+
+def _to_l_or_rgb(image: Image.Image) -> Image.Image:
+    """Flatten transparency onto white (how a drawn PNG is seen), keep grayscale as L."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if image.mode in ("L", "RGB"):
+        return image
+    if image.mode in ("1", "I;16", "I;16B", "I", "F"):
+        return _to_l(image)
+    return image.convert("RGB")
+
+
+def _to_l(image: Image.Image) -> Image.Image:
+    if image.mode == "1":
+        return image.convert("L")
+    a = np.asarray(image, dtype=np.float64)
+    lo, hi = float(a.min()), float(a.max())
+    scaled = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+    return Image.fromarray(scaled.astype(np.uint8), "L")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

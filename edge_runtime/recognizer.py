@@ -1,0 +1,168 @@
+"""The device API: a photo in, the digit (or the number) out, with confidences and timing.
+
+Usage:
+    from digitedge.edge_runtime.recognizer import Recognizer
+    r = Recognizer()                  # the shipped int8 model, the best interpreter there is
+    r.predict("photo.jpg")            # Prediction(digit=7, probability=0.998, top3=[...], ...)
+    r.read("house-number.jpg").text   # "4025"
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from digitedge.errors import ModelError, NoDigitError
+
+from . import imageio
+from .interpreter import Model
+from .metadata import FlatBufferError, read_metadata
+from .preprocess import (
+    PREPROCESSING_VERSION,
+    DigitCrop,
+    PhotoConfig,
+    find_digits,
+    normalize,
+    prepare,
+)
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL = MODELS_DIR / "digits_int8.tflite"
+DEFAULT_LABELS = [str(d) for d in range(10)]
+DEFAULT_METADATA = {
+    "labels": DEFAULT_LABELS,
+    "input": {
+        "height": 28,
+        "width": 28,
+        "channels": 1,
+        "polarity": "white-on-black",
+        "preprocessing": PREPROCESSING_VERSION,
+    },
+}
+
+
+class MetadataWarning(UserWarning):
+    """The model carries no (or unexpected) digitedge metadata; defaults were assumed."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    digit: int
+    probability: float
+    top3: list[tuple[int, float]]  # (digit, probability), most likely first
+    seconds: float  # preprocessing + inference
+    box: tuple[int, int, int, int] | None = None  # x, y, w, h in the image
+
+
+@dataclass(frozen=True)
+class Reading:
+    text: str  # the digits left to right, e.g. "4025"
+    digits: list[Prediction] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def probability(self) -> float:
+        """How sure the whole number is: the product of its digits' probabilities."""
+        return float(np.prod([d.probability for d in self.digits])) if self.digits else 0.0
+
+
+ImageLike = "str | Path | bytes | np.ndarray"
+
+
+class Recognizer:
+    """A loaded model and the photo pipeline in front of it."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        backend: str = "auto",
+        threads: int | None = None,
+        photo: PhotoConfig = PhotoConfig(),
+    ):
+        self.model_path = Path(model) if model is not None else DEFAULT_MODEL
+        self.model = Model(self.model_path, backend=backend, threads=threads)
+        self.metadata, self.has_metadata = self._load_metadata()
+        self.labels = [str(v) for v in self.metadata.get("labels", DEFAULT_LABELS)]
+        if len(self.labels) != self.model.num_classes:
+            raise ModelError(
+                f"{self.model_path}: metadata lists {len(self.labels)} labels but the "
+                f"model outputs {self.model.num_classes} scores"
+            )
+        self.invert = self.metadata.get("input", {}).get("polarity") == "black-on-white"
+        self.photo = photo
+
+    @property
+    def backend(self) -> str:
+        return self.model.backend
+
+    def _load_metadata(self) -> tuple[dict, bool]:
+        try:
+            meta = read_metadata(self.model_path)
+        except (FlatBufferError, ValueError) as e:
+            raise ModelError(f"{self.model_path}: unreadable digitedge metadata ({e})") from None
+        if meta is None:
+            warnings.warn(
+                f"{self.model_path}: no digitedge metadata; assuming labels 0-9 and "
+                "MNIST input (28x28, white on black)",
+                MetadataWarning,
+                stacklevel=3,
+            )
+            return DEFAULT_METADATA, False
+        wanted = meta.get("input", {}).get("preprocessing")
+        if wanted not in (None, PREPROCESSING_VERSION):
+            warnings.warn(
+                f"{self.model_path}: trained for preprocessing {wanted!r}, this runtime "
+                f"does {PREPROCESSING_VERSION!r}",
+                MetadataWarning,
+                stacklevel=3,
+            )
+        return meta, True
+
+    def classify(self, digit28: np.ndarray) -> tuple[int, float, list[tuple[int, float]]]:
+        """An MNIST-like 28x28 uint8 (white on black) -> (digit, probability, top 3)."""
+        x = normalize(255 - digit28 if self.invert else digit28)
+        probs = self.model.run(x)
+        order = np.argsort(probs)[::-1][:3]
+        top3 = [(self._label(i), float(probs[i])) for i in order]
+        return top3[0][0], top3[0][1], top3
+
+    def _label(self, index: int) -> int:
+        label = self.labels[index]
+        return int(label) if label.isdigit() else index
+
+    def predict(self, image, name: str | None = None) -> Prediction:
+        """One digit: the whole image is taken as a single digit. Raises NoDigitError on a blank image."""
+        start = time.perf_counter()
+        pixels, name = self._pixels(image, name)
+        crop = prepare(pixels, self.photo, name=name)
+        return self._predict_crop(crop, start)
+
+    def read(self, image, name: str | None = None) -> Reading:
+        """A number: every digit left to right, each with its confidence and box."""
+        start = time.perf_counter()
+        pixels, name = self._pixels(image, name)
+        crops = find_digits(pixels, self.photo)
+        if not crops:
+            raise NoDigitError(f"{name}: no digit found")
+        digits = [self._predict_crop(c, time.perf_counter()) for c in crops]
+        return Reading("".join(str(d.digit) for d in digits), digits, time.perf_counter() - start)
+
+    def detect(self, pixels: np.ndarray) -> list[Prediction]:
+        """Every digit in a frame, left to right; [] when there is none (never raises for that)."""
+        return [self._predict_crop(c, time.perf_counter()) for c in find_digits(pixels, self.photo)]
+
+    def _predict_crop(self, crop: DigitCrop, start: float) -> Prediction:
+        digit, probability, top3 = self.classify(crop.image)
+        return Prediction(digit, probability, top3, time.perf_counter() - start, crop.box)
+
+    @staticmethod
+    def _pixels(image, name: str | None) -> tuple[np.ndarray, str]:
+        if isinstance(image, np.ndarray):
+            return image, name or "image"
+        if isinstance(image, (bytes, bytearray)):
+            return imageio.read_image(image, name or "<bytes>"), name or "<bytes>"
+        return imageio.read_image(image, name or str(image)), name or str(image)

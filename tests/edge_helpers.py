@@ -1,0 +1,59 @@
+"""Shared pieces of the edge tests: MNIST, backends, small image files. No TensorFlow here."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+SHARED_MNIST = Path("/work/shared/mnist")
+
+
+def load_mnist():
+    """MNIST from $DIGITEDGE_DATA, the shared copy, or the cache; the test is skipped without it."""
+    from digitedge import data
+
+    for where in (os.environ.get(data.ENV_VAR), SHARED_MNIST, None):
+        if where is not None and not Path(where).is_dir():
+            continue
+        try:
+            return data.load(where)
+        except data.DataError:
+            continue
+    pytest.skip("MNIST not found (set DIGITEDGE_DATA)")
+
+
+@pytest.fixture(scope="session", name="edge_mnist")
+def edge_mnist_fixture(request):
+    """The `mnist` fixture from conftest when there is one, else our own loader."""
+    try:
+        return request.getfixturevalue("mnist")
+    except pytest.FixtureLookupError:
+        return load_mnist()
+
+
+def backends() -> list[str]:
+    from digitedge.edge_runtime.interpreter import available_backends
+
+    return available_backends()
+
+
+def backend_params():
+    """Every backend, those not installed here skipped."""
+    found = backends()
+    return [
+        pytest.param(b, marks=pytest.mark.skipif(b not in found, reason=f"{b} not installed"))
+        for b in ("litert", "tflite-runtime")
+    ]
+
+
+def recognizer(model=None, backend="auto", threads=None):
+    """A Recognizer without the metadata warning the temporary models raise."""
+    from digitedge.edge_runtime.recognizer import MetadataWarning, Recognizer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetadataWarning)
+        return Recognizer(model, backend=backend, threads=threads)

@@ -1,0 +1,334 @@
+"""The edge runtime's pieces: metadata, interpreter, image reading, preprocessing, the API.
+
+Runs with only `.[edge,dev]` installed: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from digitedge.edge_runtime import imageio, metadata, preprocess
+from digitedge.edge_runtime.interpreter import Model
+from digitedge.edge_runtime.recognizer import DEFAULT_MODEL, MODELS_DIR, MetadataWarning, Recognizer
+from edge_helpers import DATA, backend_params, backends, edge_mnist_fixture, recognizer  # noqa: F401
+from PIL import Image
+
+from digitedge.errors import ImageError, ModelError, NoDigitError
+
+pytestmark = pytest.mark.edge
+FLOAT_MODEL = MODELS_DIR / "digits_float32.tflite"
+META = {
+    "format": "digitedge-model/1",
+    "labels": [str(d) for d in range(10)],
+    "input": {
+        "height": 28,
+        "width": 28,
+        "channels": 1,
+        "polarity": "white-on-black",
+        "preprocessing": "mnist-v1",
+    },
+    "quantization": "int8",
+}
+
+
+def with_metadata(model_bytes: bytes, meta: dict) -> bytes:
+    """The model with a "digitedge" Model.metadata entry, as the convert step writes it."""
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
+    flatbuffers = pytest.importorskip("flatbuffers")
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
+    buffer = schema.BufferT()
+    buffer.data = list(json.dumps(meta).encode())
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = "digitedge"
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = (model.metadata or []) + [entry]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+# --- metadata -------------------------------------------------------------------------------
+
+
+def test_metadata_round_trip(tmp_path):
+    path = tmp_path / "with_meta.tflite"
+    path.write_bytes(with_metadata(DEFAULT_MODEL.read_bytes(), META))
+    assert metadata.read_metadata(path) == META
+    assert metadata.read_metadata(path.read_bytes()) == META
+
+
+def test_model_with_metadata_loads_without_warning(tmp_path):
+    path = tmp_path / "with_meta.tflite"
+    path.write_bytes(with_metadata(DEFAULT_MODEL.read_bytes(), META))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MetadataWarning)
+        r = Recognizer(path)
+    assert r.has_metadata and r.labels == META["labels"]
+
+
+def test_model_without_metadata_warns():
+    assert metadata.read_metadata(DEFAULT_MODEL) is None
+    with pytest.warns(MetadataWarning, match="no digitedge metadata"):
+        r = Recognizer()
+    assert not r.has_metadata and r.labels == [str(d) for d in range(10)]
+
+
+def test_metadata_of_garbage_is_an_error():
+    with pytest.raises(metadata.FlatBufferError):
+        metadata.read_metadata(b"\xff\xff\xff\x7fTFL3" + bytes(8))
+
+
+# --- interpreter ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", backend_params())
+@pytest.mark.parametrize("path", [DEFAULT_MODEL, FLOAT_MODEL], ids=["int8", "float32"])
+def test_model_reads_mnist(edge_mnist, backend, path):
+    model = Model(path, backend=backend, threads=1)
+    x = preprocess.normalize(edge_mnist.x_test[:200])
+    got = np.array([model.run(v).argmax() for v in x])
+    assert (got == edge_mnist.y_test[:200]).mean() >= 0.97
+
+
+def test_int8_input_is_the_pixel_itself():
+    model = Model(DEFAULT_MODEL)
+    assert model.input.dtype == np.uint8 and model.input.quantized
+    pixels = np.arange(28 * 28, dtype=np.uint16).reshape(28, 28) % 256
+    q = model.quantize_input(preprocess.normalize(pixels.astype(np.uint8)))
+    assert q.shape == (1, 28, 28, 1) and np.array_equal(q[0, ..., 0], pixels)
+
+
+def test_float_and_int8_agree(edge_mnist):
+    int8, f32 = Model(DEFAULT_MODEL), Model(FLOAT_MODEL)
+    x = preprocess.normalize(edge_mnist.x_test[:100])
+    a = np.array([int8.run(v).argmax() for v in x])
+    b = np.array([f32.run(v).argmax() for v in x])
+    assert (a == b).mean() >= 0.97
+
+
+@pytest.mark.skipif(len(backends()) < 2, reason="needs two interpreters installed")
+def test_backends_give_the_same_digits(edge_mnist):
+    models = [Model(DEFAULT_MODEL, backend=b) for b in backends()]
+    x = preprocess.normalize(edge_mnist.x_test[:200])
+    digits = [[m.run(v).argmax() for v in x] for m in models]
+    assert all(d == digits[0] for d in digits[1:])
+
+
+def test_unknown_backend():
+    with pytest.raises(ModelError, match="unknown backend 'tensorflow'"):
+        Model(DEFAULT_MODEL, backend="tensorflow")
+
+
+def test_bad_thread_count():
+    with pytest.raises(ModelError, match="threads must be at least 1"):
+        Model(DEFAULT_MODEL, threads=0)
+
+
+def test_missing_and_empty_model(tmp_path):
+    with pytest.raises(ModelError, match=r"nope\.tflite: model file not found$"):
+        Model(tmp_path / "nope.tflite")
+    (tmp_path / "empty.tflite").write_bytes(b"")
+    with pytest.raises(ModelError, match=r"empty\.tflite: empty file, not a \.tflite model$"):
+        Model(tmp_path / "empty.tflite")
+
+
+def test_corrupt_model(tmp_path):
+    path = tmp_path / "corrupt.tflite"
+    path.write_bytes(b"this is not a model at all")
+    with pytest.raises(
+        ModelError, match=r"corrupt\.tflite: not a TFLite model \(no TFL3 identifier\)$"
+    ):
+        Model(path)
+    path.write_bytes(DEFAULT_MODEL.read_bytes()[:4000])
+    with pytest.raises(ModelError, match=r"corrupt\.tflite: not a usable TFLite model"):
+        Model(path)
+
+
+def test_model_of_the_wrong_shape():
+    with pytest.raises(
+        ModelError, match=r"wrong_shape\.tflite: model input is 1x32x32x3, expected 1x28x28x1"
+    ):
+        Model(DATA / "wrong_shape.tflite")
+
+
+# --- image reading --------------------------------------------------------------------------
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims width x height: a decompression bomb's header, without the bomb."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def jpeg_bytes(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("empty.png", b"", "empty.png: empty file"),
+        (
+            "text.png",
+            b"hello, I am text\n",
+            "text.png: not an image (or a format Pillow cannot read)",
+        ),
+        (
+            "bomb.png",
+            png_header_only(100_000, 100_000),
+            "bomb.png: image is 10000 megapixels, over the 60-megapixel limit; "
+            "refused as a possible decompression bomb",
+        ),
+        (
+            "bomb2.png",
+            png_header_only(10_000, 7_000),
+            "bomb2.png: image is 10000x7000 (70 megapixels), over the 60-megapixel limit; "
+            "refused as a possible decompression bomb",
+        ),
+    ],
+)
+def test_bad_image_files(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ImageError) as e:
+        imageio.read_image(path, name)
+    assert str(e.value) == message
+
+
+def test_truncated_jpeg(tmp_path):
+    data = jpeg_bytes(np.full((200, 200), 200, np.uint8))
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match=r"^cut\.jpg: truncated or corrupt image"):
+        imageio.read_image(tmp_path / "cut.jpg", "cut.jpg")
+
+
+def test_tiny_image(tmp_path):
+    Image.new("L", (1, 1), 255).save(tmp_path / "dot.png")
+    with pytest.raises(
+        ImageError, match=r"^dot\.png: image is 1x1 pixels, too small to hold a digit"
+    ):
+        imageio.read_image(tmp_path / "dot.png", "dot.png")
+
+
+def test_missing_image(tmp_path):
+    with pytest.raises(ImageError, match=r"gone\.png: file not found$"):
+        imageio.read_image(tmp_path / "gone.png")
+
+
+def test_exif_orientation_is_honoured(tmp_path):
+    image = Image.new("L", (60, 30), 255)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to view"
+    image.save(tmp_path / "turned.jpg", exif=exif)
+    assert imageio.read_image(tmp_path / "turned.jpg").shape == (60, 30)
+
+
+def test_large_images_are_read_smaller(tmp_path):
+    Image.new("RGB", (4000, 3000), (230, 230, 230)).save(tmp_path / "big.jpg")
+    assert max(imageio.read_image(tmp_path / "big.jpg").shape) <= imageio.WORKING_SIDE
+
+
+# --- preprocessing and the API --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fill", [255, 0, 128], ids=["white", "black", "grey"])
+def test_uniform_image_has_no_digit(fill):
+    image = np.full((300, 200, 3), fill, np.uint8)
+    assert preprocess.find_digits(image) == []
+    with pytest.raises(NoDigitError, match=r"^blank\.png: no digit found"):
+        recognizer().predict(image, name="blank.png")
+
+
+def test_noise_only_has_no_digit():
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(200, 6, (240, 320)), 0, 255).astype(np.uint8)
+    with pytest.raises(NoDigitError):
+        recognizer().read(image)
+
+
+def test_mnist_digit_passes_through_nearly_unchanged(edge_mnist):
+    for image in edge_mnist.x_test[:20]:
+        out = preprocess.prepare(image).image
+        assert out.shape == (28, 28) and out.dtype == np.uint8
+        cm = np.array(np.nonzero(out > 0)).mean(axis=1)
+        assert np.all(np.abs(cm - 14) < 3)
+
+
+def test_both_polarities_read_the_same(edge_mnist):
+    r = recognizer()
+    for image in edge_mnist.x_test[:30]:
+        big = np.kron(image, np.ones((6, 6), np.uint8))
+        assert r.predict(big).digit == r.predict(255 - big).digit
+
+
+def test_prediction_fields(edge_mnist):
+    p = recognizer().predict(edge_mnist.x_test[0])
+    assert p.digit == edge_mnist.y_test[0]
+    assert 0.5 < p.probability <= 1.0 and p.top3[0] == (p.digit, p.probability)
+    assert len(p.top3) == 3 and p.top3[0][1] >= p.top3[1][1] >= p.top3[2][1]
+    assert 0 < p.seconds < 1 and p.box is not None
+
+
+def test_deskew_keeps_the_contract(edge_mnist):
+    config = preprocess.PhotoConfig(deskew=True)
+    out = preprocess.prepare(edge_mnist.x_test[0], config).image
+    assert out.shape == (28, 28) and out.max() > 100
+
+
+def test_predict_a_path_and_bytes(tmp_path, edge_mnist):
+    image = 255 - np.kron(edge_mnist.x_test[1], np.ones((5, 5), np.uint8))
+    Image.fromarray(image).save(tmp_path / "digit.png")
+    r = recognizer(threads=1)
+    assert r.predict(tmp_path / "digit.png").digit == edge_mnist.y_test[1]
+    assert r.predict((tmp_path / "digit.png").read_bytes()).digit == edge_mnist.y_test[1]
+
+
+# --- TensorFlow stays out -------------------------------------------------------------------
+
+NO_TF_SCRIPT = """
+import sys
+sys.modules["tensorflow"] = None  # any import of TensorFlow now fails: it is provably absent
+import warnings
+warnings.simplefilter("ignore")
+import numpy as np
+from digitedge.edge_runtime.recognizer import Recognizer
+image = np.full((120, 90), 235, np.uint8)
+image[30:90, 42:50] = 30  # a "1"
+p = Recognizer().predict(image)
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras")
+                and sys.modules[m] is not None)
+print(p.digit, loaded)
+"""
+
+
+def test_runtime_never_imports_tensorflow():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", NO_TF_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    digit, loaded = out.stdout.strip().split(" ", 1)
+    assert digit == "1" and loaded == "[]"
