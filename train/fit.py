@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import keras
 from digitedge.train.config import TrainConfig
@@ -16,7 +17,24 @@ def callbacks(cfg: TrainConfig) -> list:
         ),
         # A steady decay: late epochs refine instead of bouncing around the optimum.
         keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.9 if epoch else lr),
+        *([TimeBudget(cfg.time_budget_min * 60)] if cfg.time_budget_min else []),
     ]
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop after the epoch that crosses the budget; EarlyStopping then restores the best weights."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.monotonic() - self.started > self.seconds:
+            print(f"time budget of {self.seconds / 60:.0f} min used up after epoch {epoch + 1}; stopping")
+            self.model.stop_training = True
 
 
 def fit(model: keras.Model, data: Splits, cfg: TrainConfig, verbose=None) -> keras.callbacks.History:
