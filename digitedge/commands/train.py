@@ -39,20 +39,18 @@ def overrides(base, **values):
     return replace(base, **{k: v for k, v in values.items() if v is not None})
 
 
-def build_train_config(
-    preset_name, epochs, batch_size, train_subset, test_subset, val_size, patience, seed,
-    conv_blocks, filters, dense_units, dropout, learning_rate, batch_norm, augment, rotation, shift, zoom,
-):
+def build_train_config(preset_name: str, flags: dict):
+    """The preset's TrainConfig with every flag the user gave (a flag left at None keeps the preset's)."""
     from digitedge.train.config import preset
 
     base = preset(preset_name).train
-    return overrides(
-        base, epochs=epochs, batch_size=batch_size, train_subset=train_subset, test_subset=test_subset,
-        val_size=val_size, patience=patience, seed=seed,
-        model=overrides(base.model, conv_blocks=conv_blocks, filters=filters, dense_units=dense_units,
-                        dropout=dropout, learning_rate=learning_rate, batch_norm=batch_norm),
-        augment=overrides(base.augment, enabled=augment, rotation=rotation, shift=shift, zoom=zoom),
-    )
+    pick = {k: flags.get(k) for k in ("epochs", "batch_size", "train_subset", "test_subset", "val_size",
+                                      "patience", "seed")}
+    model = {k: flags.get(k) for k in ("conv_blocks", "filters", "dense_units", "dropout", "learning_rate",
+                                       "batch_norm")}
+    augment = {"enabled": flags.get("augment"), **{k: flags.get(k) for k in ("rotation", "shift", "zoom")}}
+    return overrides(base, **pick, time_budget_min=flags.get("time_budget"),
+                     model=overrides(base.model, **model), augment=overrides(base.augment, **augment))
 
 
 # Options shared by train and tune, as a dict so each command lists them once in its signature.
@@ -67,6 +65,7 @@ OPT = {
     "val_size": typer.Option(None, help="Training images held out for validation."),
     "patience": typer.Option(None, help="Early-stopping patience in epochs."),
     "seed": typer.Option(None, help="Random seed: the same seed gives the same run."),
+    "time_budget": typer.Option(None, help="Minutes the (final) training may take; 0: no limit."),
     "conv_blocks": typer.Option(None, help="Conv blocks (1-3)."),
     "filters": typer.Option(None, help="Filters of the first block (doubling per block)."),
     "dense_units": typer.Option(None, help="Units of the dense layer."),
@@ -86,7 +85,7 @@ def train(
     epochs: Optional[int] = OPT["epochs"], batch_size: Optional[int] = OPT["batch_size"],
     train_subset: Optional[int] = OPT["train_subset"], test_subset: Optional[int] = OPT["test_subset"],
     val_size: Optional[int] = OPT["val_size"], patience: Optional[int] = OPT["patience"],
-    seed: Optional[int] = OPT["seed"],
+    seed: Optional[int] = OPT["seed"], time_budget: Optional[float] = OPT["time_budget"],
     conv_blocks: Optional[int] = OPT["conv_blocks"], filters: Optional[int] = OPT["filters"],
     dense_units: Optional[int] = OPT["dense_units"], dropout: Optional[float] = OPT["dropout"],
     learning_rate: Optional[float] = OPT["learning_rate"], batch_norm: Optional[bool] = OPT["batch_norm"],
@@ -94,9 +93,7 @@ def train(
     shift: Optional[float] = OPT["shift"], zoom: Optional[float] = OPT["zoom"],
 ) -> None:
     """Train the CNN once with fixed settings and write its report folder."""
-    cfg = build_train_config(preset, epochs, batch_size, train_subset, test_subset, val_size, patience, seed,
-                             conv_blocks, filters, dense_units, dropout, learning_rate, batch_norm, augment,
-                             rotation, shift, zoom)
+    cfg = build_train_config(preset, locals())
     cfg.check()
     mnist = load_data(data_dir)
     quiet_tensorflow()
@@ -121,7 +118,7 @@ def tune(
     epochs: Optional[int] = OPT["epochs"], batch_size: Optional[int] = OPT["batch_size"],
     train_subset: Optional[int] = OPT["train_subset"], test_subset: Optional[int] = OPT["test_subset"],
     val_size: Optional[int] = OPT["val_size"], patience: Optional[int] = OPT["patience"],
-    seed: Optional[int] = OPT["seed"],
+    seed: Optional[int] = OPT["seed"], time_budget: Optional[float] = OPT["time_budget"],
     augment: Optional[bool] = OPT["augment"], rotation: Optional[float] = OPT["rotation"],
     shift: Optional[float] = OPT["shift"], zoom: Optional[float] = OPT["zoom"],
 ) -> None:
@@ -129,8 +126,7 @@ def tune(
     from digitedge.train.config import preset as get_preset
 
     base = get_preset(preset)
-    train_cfg = build_train_config(preset, epochs, batch_size, train_subset, test_subset, val_size, patience, seed,
-                                   None, None, None, None, None, None, augment, rotation, shift, zoom)
+    train_cfg = build_train_config(preset, locals())
     space = overrides(
         base.space, filters=parse_list(space_filters, int, "--space-filters"),
         dense_units=parse_list(space_dense_units, int, "--space-dense-units"),
