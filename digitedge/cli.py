@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from digitedge import __version__
-from digitedge.commands import convert, data, train
+from digitedge.commands import convert, data, edge, train
 
 app = typer.Typer(
     name="digitedge",
@@ -25,6 +25,7 @@ app.command()(train.train)
 app.command()(train.tune)
 app.command()(train.report)
 app.command()(convert.convert)
+app.command("predict")(edge.predict)
 
 
 def show_version(value: bool) -> None:

@@ -39,8 +39,9 @@ EXTENSIONS = (
 )
 
 
-def open_image(source: str | Path | bytes, name: str | None = None) -> Image.Image:
-    """A decoded Pillow image (mode L or RGB), upright, at most WORKING_SIDE on its longest side."""
+def open_image(source: str | Path | bytes, name: str | None = None) -> tuple[Image.Image, float]:
+    """A decoded Pillow image (mode L or RGB), upright, at most WORKING_SIDE on its longest side,
+    and the factor from its pixels to the original's (1.0 when it was not reduced)."""
     name = name or ("<bytes>" if isinstance(source, (bytes, bytearray)) else str(source))
     raw = source if isinstance(source, (bytes, bytearray)) else _read_bytes(Path(source), name)
     if not raw:
@@ -50,12 +51,15 @@ def open_image(source: str | Path | bytes, name: str | None = None) -> Image.Ima
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(raw))
             _check_size(image, name)
-            image.draft(
-                "RGB" if image.mode not in ("L", "1") else "L", (WORKING_SIDE, WORKING_SIDE)
-            )
+            full_width = image.size[0]
+            mode = "L" if image.mode in ("L", "1") else "RGB"
+            image.draft(mode, (WORKING_SIDE, WORKING_SIDE))  # JPEG: decode at 1/2, 1/4, 1/8 scale
             image.load()
-            image = ImageOps.exif_transpose(image)
-            image = _to_l_or_rgb(image)
+            scale = full_width / image.size[0]
+            transposed = ImageOps.exif_transpose(image)
+            if transposed.size != image.size:
+                scale = full_width / transposed.size[1]
+            image = _to_l_or_rgb(transposed)
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image (or a format Pillow cannot read)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -64,13 +68,20 @@ def open_image(source: str | Path | bytes, name: str | None = None) -> Image.Ima
         raise _bomb(name, int(pixels.group(1)) if pixels else None) from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(f"{name}: truncated or corrupt image ({_first_line(e)})") from None
+    before = image.size[0]
     image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.LANCZOS)
-    return image
+    return image, scale * before / image.size[0]
 
 
 def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
-    """An image file as uint8 RGB (H, W, 3) or grayscale (H, W), upright."""
-    return np.asarray(open_image(source, name))
+    """An image file as uint8 RGB (H, W, 3) or grayscale (H, W), upright, at most WORKING_SIDE."""
+    return np.asarray(open_image(source, name)[0])
+
+
+def read_image_scaled(source: str | Path | bytes, name: str | None = None) -> tuple[np.ndarray, float]:
+    """read_image, and the factor that maps its pixel coordinates back to the original's."""
+    image, scale = open_image(source, name)
+    return np.asarray(image), scale
 
 
 def _read_bytes(path: Path, name: str) -> bytes:
@@ -89,10 +100,7 @@ def _check_size(image: Image.Image, name: str) -> None:
     if w * h > MAX_PIXELS:
         raise _bomb(name, w * h, f"{w}x{h}")
     if min(w, h) < MIN_SIDE:
-        raise ImageError(
-            f"{name}: image is {w}x{h} pixels, too small to hold a digit "
-            f"(at least {MIN_SIDE}x{MIN_SIDE})"
-        )
+        raise ImageError(f"{name}: image is {w}x{h} pixels, too small to hold a digit (at least {MIN_SIDE}x{MIN_SIDE})")
 
 
 def _bomb(name: str, pixels: int | None, size: str = "") -> ImageError:

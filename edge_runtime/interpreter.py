@@ -7,7 +7,11 @@ never assumed, so float32, uint8 and int8 models all run through the same code.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,8 +91,9 @@ class Model:
         self.backend, cls = interpreter_class(backend)
         check_model_file(self.path)
         try:
-            self.interpreter = cls(model_path=str(self.path), num_threads=threads)
-            self.interpreter.allocate_tensors()
+            with native_info_logs_dropped():
+                self.interpreter = cls(model_path=str(self.path), num_threads=threads)
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelError(f"{self.path}: not a usable TFLite model ({first})") from None
@@ -98,8 +103,7 @@ class Model:
         )
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(
-                f"{self.path}: model has {len(inputs)} inputs and {len(outputs)} "
-                "outputs, expected 1 and 1"
+                f"{self.path}: model has {len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1"
             )
         self.input, self.output = _spec(inputs[0]), _spec(outputs[0])
         self._input_index, self._output_index = inputs[0]["index"], outputs[0]["index"]
@@ -107,24 +111,13 @@ class Model:
 
     def _check_shapes(self) -> None:
         size = tuple(d for d in self.input.shape[1:] if d != 1) if len(self.input.shape) > 1 else ()
-        if (
-            len(self.input.shape) not in (3, 4)
-            or self.input.shape[0] not in (1, -1)
-            or size != (28, 28)
-        ):
+        if len(self.input.shape) not in (3, 4) or self.input.shape[0] not in (1, -1) or size != (28, 28):
             raise ModelError(
                 f"{self.path}: model input is {shape_text(self.input.shape)}, "
                 "expected 1x28x28x1 (a 28x28 grayscale image)"
             )
-        if (
-            len(self.output.shape) != 2
-            or self.output.shape[0] not in (1, -1)
-            or self.output.shape[1] < 2
-        ):
-            raise ModelError(
-                f"{self.path}: model output is {shape_text(self.output.shape)}, "
-                "expected 1xN class scores"
-            )
+        if len(self.output.shape) != 2 or self.output.shape[0] not in (1, -1) or self.output.shape[1] < 2:
+            raise ModelError(f"{self.path}: model output is {shape_text(self.output.shape)}, expected 1xN class scores")
 
     @property
     def num_classes(self) -> int:
@@ -159,6 +152,29 @@ def as_probabilities(scores: np.ndarray) -> np.ndarray:
         return scores / scores.sum()
     e = np.exp(scores - scores.max())
     return e / e.sum()
+
+
+@contextlib.contextmanager
+def native_info_logs_dropped():
+    """Drop the C++ runtime's "INFO: Created TensorFlow Lite XNNPACK delegate" lines, which no
+    setting turns off, while passing its warnings and errors on to stderr."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr replaced (pytest capture, a GUI)
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            sink.seek(0)
+            kept = [ln for ln in sink.read().decode(errors="replace").splitlines(True) if not ln.startswith("INFO: ")]
+            sys.stderr.write("".join(kept))
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

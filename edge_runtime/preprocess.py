@@ -68,9 +68,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
         image = (image[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
     if image.ndim == 3 and image.shape[2] == 3:
         return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    raise ValueError(
-        f"expected a grayscale, RGB or RGBA image, got an array of shape {image.shape}"
-    )
+    raise ValueError(f"expected a grayscale, RGB or RGBA image, got an array of shape {image.shape}")
 
 
 def working_copy(gray: np.ndarray, config: PhotoConfig) -> tuple[np.ndarray, float]:
@@ -99,9 +97,7 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
     """
     ink = cv2.bitwise_not(gray) if ink_is_dark(gray) else gray
     k = max(15, min(gray.shape) // 2, max(gray.shape) // 4) | 1  # wider than any stroke
-    background = cv2.morphologyEx(
-        ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
-    )
+    background = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     flat = cv2.subtract(ink, background)
     blur = max(3, min(gray.shape) // 150) | 1  # tames sensor noise and JPEG blocks
     return cv2.GaussianBlur(flat, (blur, blur), 0)
@@ -141,14 +137,10 @@ def even_strokes(mask: np.ndarray) -> np.ndarray:
     padded = cv2.copyMakeBorder(mask, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
     if ratio < STROKE_RANGE[0]:
         r = max(1, round((STROKE_TARGET - ratio) * side / 2))
-        out = cv2.dilate(
-            padded, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-        )
+        out = cv2.dilate(padded, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     else:
         r = max(1, round((ratio - STROKE_TARGET * 1.4) * side / 2))
-        out = cv2.erode(
-            padded, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-        )
+        out = cv2.erode(padded, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
         if np.count_nonzero(out) < 0.3 * np.count_nonzero(padded):
             return mask  # thinning would erase the digit
     ys, xs = np.nonzero(out)
@@ -200,42 +192,42 @@ def _original_box(group: Group, scale: float, shape: tuple[int, int]) -> tuple[i
     return x0, y0, x1 - x0, y1 - y0
 
 
-def find_digits(image: np.ndarray, config: PhotoConfig = PhotoConfig()) -> list[DigitCrop]:
-    """Every digit in a photo, left to right, each as an MNIST-like 28x28; [] when there is none."""
+def _ink_groups(image: np.ndarray, config: PhotoConfig, name: str | None):
+    """(gray, scale, labels, groups) of a photo; with a name, no digit raises NoDigitError."""
     gray = to_gray(image)
     work, scale = working_copy(gray, config)
     flat = ink_image(work)
-    if np.percentile(flat, 99.9) < config.min_contrast:
-        return []  # a blank page, a uniform colour, or only noise
+    if np.percentile(flat, 99.9) < config.min_contrast:  # a blank page, a uniform colour, noise
+        if name is not None:
+            raise NoDigitError(f"{name}: no digit found (blank or uniform image)")
+        return gray, scale, None, []
     labels, groups = group_digits(ink_mask(flat, config), config.segment)
-    return [
-        DigitCrop(
-            _original_box(g, scale, gray.shape),
-            mnist_box(even_strokes(_digit_mask(labels, g)), config.deskew),
-        )
-        for g in groups
-    ]
+    if not groups and name is not None:
+        raise NoDigitError(f"{name}: no digit found")
+    return gray, scale, labels, groups
 
 
-def prepare(
-    image: np.ndarray, config: PhotoConfig = PhotoConfig(), name: str = "image"
-) -> DigitCrop:
+def _crop(labels: np.ndarray, group: Group, scale: float, shape, config: PhotoConfig) -> DigitCrop:
+    digit = mnist_box(even_strokes(_digit_mask(labels, group)), config.deskew)
+    return DigitCrop(_original_box(group, scale, shape), digit)
+
+
+def find_digits(image: np.ndarray, config: PhotoConfig = PhotoConfig(), name: str | None = None) -> list[DigitCrop]:
+    """Every digit in a photo, left to right, each as an MNIST-like 28x28.
+
+    When there is none: [] without a name (a video frame), NoDigitError naming `name` with one.
+    """
+    gray, scale, labels, groups = _ink_groups(image, config, name)
+    return [_crop(labels, g, scale, gray.shape, config) for g in groups]
+
+
+def prepare(image: np.ndarray, config: PhotoConfig = PhotoConfig(), name: str = "image") -> DigitCrop:
     """A photo of one digit -> its MNIST-like 28x28; raises NoDigitError when there is none.
 
     All the digit-like ink is taken together, so a digit in broken strokes stays one.
     """
-    gray = to_gray(image)
-    work, scale = working_copy(gray, config)
-    flat = ink_image(work)
-    if np.percentile(flat, 99.9) < config.min_contrast:
-        raise NoDigitError(f"{name}: no digit found (blank or uniform image)")
-    labels, groups = group_digits(ink_mask(flat, config), config.segment)
-    if not groups:
-        raise NoDigitError(f"{name}: no digit found")
+    gray, scale, labels, groups = _ink_groups(image, config, name)
     whole = groups[0]
     for g in groups[1:]:
         whole.absorb(g)
-    return DigitCrop(
-        _original_box(whole, scale, gray.shape),
-        mnist_box(even_strokes(_digit_mask(labels, whole)), config.deskew),
-    )
+    return _crop(labels, whole, scale, gray.shape, config)

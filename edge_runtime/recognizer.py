@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitedge.errors import ModelError, NoDigitError
+from digitedge.errors import ModelError
 
 from . import imageio
 from .interpreter import Model
@@ -115,8 +115,7 @@ class Recognizer:
         wanted = meta.get("input", {}).get("preprocessing")
         if wanted not in (None, PREPROCESSING_VERSION):
             warnings.warn(
-                f"{self.model_path}: trained for preprocessing {wanted!r}, this runtime "
-                f"does {PREPROCESSING_VERSION!r}",
+                f"{self.model_path}: trained for preprocessing {wanted!r}, this runtime does {PREPROCESSING_VERSION!r}",
                 MetadataWarning,
                 stacklevel=3,
             )
@@ -135,34 +134,38 @@ class Recognizer:
         return int(label) if label.isdigit() else index
 
     def predict(self, image, name: str | None = None) -> Prediction:
-        """One digit: the whole image is taken as a single digit. Raises NoDigitError on a blank image."""
+        """One digit: the whole image is taken as a single digit. Raises NoDigitError on a blank image.
+
+        `image` is a path, the bytes of an image file, or an array: grayscale (H, W) or RGB
+        (H, W, 3). The box is in the original image's pixels.
+        """
         start = time.perf_counter()
-        pixels, name = self._pixels(image, name)
+        pixels, name, scale = self._pixels(image, name)
         crop = prepare(pixels, self.photo, name=name)
-        return self._predict_crop(crop, start)
+        return self._predict_crop(crop, start, scale)
 
     def read(self, image, name: str | None = None) -> Reading:
         """A number: every digit left to right, each with its confidence and box."""
         start = time.perf_counter()
-        pixels, name = self._pixels(image, name)
-        crops = find_digits(pixels, self.photo)
-        if not crops:
-            raise NoDigitError(f"{name}: no digit found")
-        digits = [self._predict_crop(c, time.perf_counter()) for c in crops]
+        pixels, name, scale = self._pixels(image, name)
+        crops = find_digits(pixels, self.photo, name=name)
+        digits = [self._predict_crop(c, time.perf_counter(), scale) for c in crops]
         return Reading("".join(str(d.digit) for d in digits), digits, time.perf_counter() - start)
 
     def detect(self, pixels: np.ndarray) -> list[Prediction]:
         """Every digit in a frame, left to right; [] when there is none (never raises for that)."""
         return [self._predict_crop(c, time.perf_counter()) for c in find_digits(pixels, self.photo)]
 
-    def _predict_crop(self, crop: DigitCrop, start: float) -> Prediction:
+    def _predict_crop(self, crop: DigitCrop, start: float, scale: float = 1.0) -> Prediction:
         digit, probability, top3 = self.classify(crop.image)
-        return Prediction(digit, probability, top3, time.perf_counter() - start, crop.box)
+        box = tuple(round(v * scale) for v in crop.box) if scale != 1.0 else crop.box
+        return Prediction(digit, probability, top3, time.perf_counter() - start, box)
 
     @staticmethod
-    def _pixels(image, name: str | None) -> tuple[np.ndarray, str]:
+    def _pixels(image, name: str | None) -> tuple[np.ndarray, str, float]:
+        """(pixels, name for messages, factor from pixel to original coordinates)."""
         if isinstance(image, np.ndarray):
-            return image, name or "image"
-        if isinstance(image, (bytes, bytearray)):
-            return imageio.read_image(image, name or "<bytes>"), name or "<bytes>"
-        return imageio.read_image(image, name or str(image)), name or str(image)
+            return image, name or "image", 1.0
+        name = name or ("<bytes>" if isinstance(image, (bytes, bytearray)) else str(image))
+        pixels, scale = imageio.read_image_scaled(image, name)
+        return pixels, name, scale

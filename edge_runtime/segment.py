@@ -41,9 +41,7 @@ class Group:
 class SegmentConfig:
     min_height: float = 0.04  # a digit is at least this part of the image's shorter side
     min_relative_height: float = 0.4  # ... and of the tallest digit's height
-    speck_area: float = (
-        0.08  # fragments smaller than this part of the largest are noise unless attached
-    )
+    speck_area: float = 0.08  # fragments smaller than this part of the largest are noise unless attached
     overlap: float = 0.5  # horizontal overlap (of the narrower) that makes two fragments one digit
 
 
@@ -76,16 +74,12 @@ def _overlap(a: Group, b: Group) -> float:
     return inter / max(1, min(a.w, b.w))
 
 
-def group_digits(
-    mask: np.ndarray, config: SegmentConfig = SegmentConfig()
-) -> tuple[np.ndarray, list[Group]]:
+def group_digits(mask: np.ndarray, config: SegmentConfig = SegmentConfig()) -> tuple[np.ndarray, list[Group]]:
     """(label image, digits left to right); an empty list when nothing looks like a digit."""
     labels, fragments = components(mask)
     inside = [f for f in fragments if not _touches_border(f, mask.shape)]
     # ink cut by the border is a paper edge, a table, or half a digit, unless it is all there is
-    fragments = (
-        inside if any(f.h >= config.min_height * min(mask.shape) for f in inside) else fragments
-    )
+    fragments = inside if any(f.h >= config.min_height * min(mask.shape) for f in inside) else fragments
     if not fragments:
         return labels, []
     digits = [_drop_stray(c, config) for c in _columns(fragments, config)]

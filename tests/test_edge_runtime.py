@@ -143,9 +143,7 @@ def test_missing_and_empty_model(tmp_path):
 def test_corrupt_model(tmp_path):
     path = tmp_path / "corrupt.tflite"
     path.write_bytes(b"this is not a model at all")
-    with pytest.raises(
-        ModelError, match=r"corrupt\.tflite: not a TFLite model \(no TFL3 identifier\)$"
-    ):
+    with pytest.raises(ModelError, match=r"corrupt\.tflite: not a TFLite model \(no TFL3 identifier\)$"):
         Model(path)
     path.write_bytes(DEFAULT_MODEL.read_bytes()[:4000])
     with pytest.raises(ModelError, match=r"corrupt\.tflite: not a usable TFLite model"):
@@ -153,9 +151,7 @@ def test_corrupt_model(tmp_path):
 
 
 def test_model_of_the_wrong_shape():
-    with pytest.raises(
-        ModelError, match=r"wrong_shape\.tflite: model input is 1x32x32x3, expected 1x28x28x1"
-    ):
+    with pytest.raises(ModelError, match=r"wrong_shape\.tflite: model input is 1x32x32x3, expected 1x28x28x1"):
         Model(DATA / "wrong_shape.tflite")
 
 
@@ -166,17 +162,10 @@ def png_header_only(width: int, height: int) -> bytes:
     """A PNG that claims width x height: a decompression bomb's header, without the bomb."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def jpeg_bytes(array: np.ndarray) -> bytes:
@@ -225,9 +214,7 @@ def test_truncated_jpeg(tmp_path):
 
 def test_tiny_image(tmp_path):
     Image.new("L", (1, 1), 255).save(tmp_path / "dot.png")
-    with pytest.raises(
-        ImageError, match=r"^dot\.png: image is 1x1 pixels, too small to hold a digit"
-    ):
+    with pytest.raises(ImageError, match=r"^dot\.png: image is 1x1 pixels, too small to hold a digit"):
         imageio.read_image(tmp_path / "dot.png", "dot.png")
 
 
@@ -326,9 +313,7 @@ def test_runtime_never_imports_tensorflow():
     import subprocess
     import sys
 
-    out = subprocess.run(
-        [sys.executable, "-c", NO_TF_SCRIPT], capture_output=True, text=True, timeout=120
-    )
+    out = subprocess.run([sys.executable, "-c", NO_TF_SCRIPT], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     digit, loaded = out.stdout.strip().split(" ", 1)
     assert digit == "1" and loaded == "[]"

@@ -1,0 +1,155 @@
+"""`digitedge predict` and `digitedge webcam`: the device side, no TensorFlow.
+
+Imports here stay inside the command bodies: `digitedge --help` must not load OpenCV.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from digitedge.commands import one_line_errors
+from digitedge.errors import DigitedgeError
+
+ModelOption = typer.Option(None, "--model", "-m", help="A .tflite model (default: the shipped int8 model).")
+BackendOption = typer.Option(
+    "auto", "--backend", help="Interpreter: auto (ai-edge-litert, else tflite-runtime), litert, tflite-runtime."
+)
+ThreadsOption = typer.Option(None, "--threads", help="Interpreter threads (default: its own).")
+
+
+def load_recognizer(model: Optional[Path], backend: str, threads: Optional[int], deskew: bool):
+    """A Recognizer; metadata warnings become one `warning:` line on stderr."""
+    import warnings
+
+    from digitedge.edge_runtime.preprocess import PhotoConfig
+    from digitedge.edge_runtime.recognizer import Recognizer
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recognizer = Recognizer(model, backend, threads, PhotoConfig(deskew=deskew))
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+    return recognizer
+
+
+def expand(paths: list[str]) -> list[tuple[str, Optional[str]]]:
+    """Files, folders (their images, sorted) and globs -> [(path, error or None)]."""
+    import glob
+
+    from digitedge.edge_runtime.imageio import EXTENSIONS
+
+    out: list[tuple[str, Optional[str]]] = []
+    for given in paths:
+        p = Path(given)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.iterdir() if f.suffix.lower() in EXTENSIONS)
+            out += [(f, None) for f in found] or [(given, "folder has no images")]
+        elif p.exists() or not glob.has_magic(given):
+            out.append((given, None))  # a missing file is reported when it is read
+        else:
+            found = sorted(glob.glob(given, recursive=True))
+            out += [(f, None) for f in found if Path(f).is_file()] or [(given, "no files match")]
+    return out
+
+
+def reading_json(path: str, reading) -> dict:
+    return {
+        "path": path,
+        "text": reading.text,
+        "probability": round(reading.probability, 4),
+        "digits": [
+            {
+                "digit": d.digit,
+                "probability": round(d.probability, 4),
+                "top3": [[digit, round(p, 4)] for digit, p in d.top3],
+                "box": list(d.box),
+            }
+            for d in reading.digits
+        ],
+        "seconds": round(reading.seconds, 5),
+    }
+
+
+def annotated_name(folder: Path, path: str, used: set) -> Path:
+    """<folder>/<stem>.jpg, numbered when two inputs share a name."""
+    stem, n = Path(path).stem, 1
+    target = folder / f"{stem}.jpg"
+    while target in used:
+        n += 1
+        target = folder / f"{stem}-{n}.jpg"
+    used.add(target)
+    return target
+
+
+@one_line_errors
+def predict(
+    paths: list[str] = typer.Argument(..., help="Image files, folders of images, or globs."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per image, per line."),
+    annotate: Optional[Path] = typer.Option(
+        None, "--annotate", help="Write each image with boxes and labels drawn into this folder."
+    ),
+    model: Optional[Path] = ModelOption,
+    backend: str = BackendOption,
+    threads: Optional[int] = ThreadsOption,
+    deskew: bool = typer.Option(False, "--deskew", help="Straighten slanted digits first."),
+) -> None:
+    """Read the digits in photos: a single digit or a number written in a row."""
+    import json
+
+    from digitedge.edge_runtime import draw, imageio
+
+    recognizer = load_recognizer(model, backend, threads, deskew)
+    if annotate is not None:
+        annotate.mkdir(parents=True, exist_ok=True)
+    results, failed, used = [], 0, set()
+    for path, problem in expand(paths):
+        try:
+            if problem:
+                raise DigitedgeError(f"{path}: {problem}")
+            pixels, scale = imageio.read_image_scaled(path, path)
+            reading = recognizer.read(pixels, name=path)
+        except DigitedgeError as e:
+            failed += 1
+            typer.echo(f"error: {e}", err=True)
+            if as_json:
+                typer.echo(json.dumps({"path": path, "error": str(e)}))
+            continue
+        reading = rescaled(reading, scale)
+        if as_json:
+            typer.echo(json.dumps(reading_json(path, reading)))
+        results.append((path, reading))
+        if annotate is not None:
+            image = draw.boxes(draw.to_bgr(pixels), reading.digits, scale)
+            target = annotated_name(annotate, path, used)
+            import cv2
+
+            if not cv2.imwrite(str(target), image):
+                raise DigitedgeError(f"{target}: cannot write the annotated image")
+    if results and not as_json:
+        print_table(results)
+    if failed:
+        raise typer.Exit(1)
+
+
+def rescaled(reading, scale: float):
+    """A Reading whose boxes are in the original image's pixels."""
+    import dataclasses
+
+    if scale == 1.0:
+        return reading
+    digits = [dataclasses.replace(d, box=tuple(round(v * scale) for v in d.box)) for d in reading.digits]
+    return dataclasses.replace(reading, digits=digits)
+
+
+def print_table(results) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("image", "read", "digits (confidence)", "ms")
+    for path, reading in results:
+        digits = "  ".join(f"{d.digit} {100 * d.probability:.1f}%" for d in reading.digits)
+        table.add_row(path, reading.text, digits, f"{1000 * reading.seconds:.1f}")
+    Console().print(table)
