@@ -24,6 +24,7 @@ app.add_typer(data.app, name="data")
 app.command()(train.train)
 app.command()(train.tune)
 app.command()(train.report)
+app.command()(train.publish)
 app.command()(convert.convert)
 app.command("predict")(edge.predict)
 

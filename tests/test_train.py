@@ -11,10 +11,10 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from digitedge.train.config import PRESETS, SearchSpace  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from digitedge.cli import app  # noqa: E402
+from digitedge.train.config import PRESETS, SearchSpace  # noqa: E402
 
 REPORT_FILES = ["model.keras", "metrics.json", "classification_report.txt", "confusion_matrix.png",
                 "curves.png", "predictions.png"]
@@ -52,6 +52,7 @@ def test_quick_run_writes_a_consistent_report(quick_run, mnist):
 
 def test_saved_model_reproduces_the_reported_accuracy(quick_run, mnist):
     import keras
+
     from digitedge.train.dataset import split
 
     out, cfg, metrics = quick_run
@@ -170,6 +171,7 @@ def test_unwritable_output_folder(mnist_dir, tmp_path):
 
 def test_release_model_reaches_99_6_percent_on_the_full_test_set(mnist):
     import keras
+
     from digitedge.edge_runtime.preprocess import normalize
 
     path = Path(__file__).resolve().parents[1] / "models" / "digits.keras"

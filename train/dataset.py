@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import tensorflow as tf
-from digitedge.edge_runtime.preprocess import normalize
-from digitedge.train.config import AugmentConfig, TrainConfig
 from keras import layers
 
 from digitedge.data import Mnist
+from digitedge.edge_runtime.preprocess import normalize
+from digitedge.train.config import AugmentConfig, TrainConfig
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import sys
 import time
 
 import keras
+
 from digitedge.train.config import TrainConfig
 from digitedge.train.dataset import Splits, pipeline
 

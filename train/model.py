@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import keras
+from keras import layers
+
 from digitedge.edge_runtime.preprocess import INPUT_SHAPE
 from digitedge.train.config import ModelConfig, SearchSpace
-from keras import layers
 
 
 def build_model(cfg: ModelConfig) -> keras.Model:

@@ -12,16 +12,16 @@ from pathlib import Path
 import keras
 import keras_tuner as kt
 import numpy as np
+
+from digitedge import __version__, atomic
+from digitedge.data import Mnist
+from digitedge.errors import DigitedgeError
 from digitedge.train.config import ModelConfig, TrainConfig, TuneConfig
 from digitedge.train.dataset import Splits, split
 from digitedge.train.fit import callbacks, fit, progress_mode
 from digitedge.train.model import build_model, config_from_hp, hypermodel
 from digitedge.train.report import write_report, write_trials
 from digitedge.train.summary import MARKER
-
-from digitedge import __version__, atomic
-from digitedge.data import Mnist
-from digitedge.errors import DigitedgeError
 
 TUNERS = {"random": kt.RandomSearch, "hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization}
 # Trials within this much validation accuracy of the best count as tied; the smallest wins.

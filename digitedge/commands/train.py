@@ -165,3 +165,18 @@ def print_summary(metrics: dict, run_dir: Path) -> None:
     from digitedge.train.summary import summary_table
 
     Console().print(summary_table(metrics, run_dir))
+
+
+@one_line_errors
+def publish(
+    run_dir: Path = typer.Argument(..., help="A finished train or tune run folder."),
+    models_dir: Path = typer.Option(Path("models"), "--to", help="Where the release model and its card go."),
+    conversion_report: Path = typer.Option(
+        Path("edge_runtime/models/conversion_report.json"), help="Conversion report to add to the card, if present."
+    ),
+) -> None:
+    """Make a run the release model: models/digits.keras, its report images, MODEL_CARD.md."""
+    from digitedge.train.card import publish as do_publish
+
+    card = do_publish(run_dir, models_dir, conversion_report)
+    typer.echo(f"published {run_dir} -> {models_dir / 'digits.keras'}; card: {card}")

@@ -1,0 +1,89 @@
+"""Publish a run as the release model: models/digits.keras, its report, and MODEL_CARD.md.
+
+The card is written from the run's metrics.json (and the conversion report, when the
+TFLite models exist), never by hand, so every number in it was measured.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from digitedge import atomic
+from digitedge.train.summary import load_metrics
+
+REPORT_FILES = ("metrics.json", "classification_report.txt", "confusion_matrix.png", "curves.png",
+                "predictions.png", "trials.csv", "trials.png")
+
+
+def publish(run_dir: Path, models_dir: Path, conversion_report: Path | None = None) -> Path:
+    """Copy the run's model and report into models_dir and write the card; returns the card's path."""
+    metrics = load_metrics(run_dir)
+    report_dir = models_dir / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_path(models_dir / "digits.keras") as tmp:
+        shutil.copyfile(Path(run_dir) / "model.keras", tmp)
+    for name in REPORT_FILES:
+        if (Path(run_dir) / name).exists():
+            with atomic.atomic_path(report_dir / name) as tmp:
+                shutil.copyfile(Path(run_dir) / name, tmp)
+    conversion = None
+    if conversion_report is not None and Path(conversion_report).exists():
+        conversion = json.loads(Path(conversion_report).read_text())
+    card = models_dir / "MODEL_CARD.md"
+    atomic.write_text(card, render(metrics, conversion))
+    return card
+
+
+def render(m: dict, conversion: dict | None) -> str:
+    hp = m["hyperparameters"]
+    lines = [
+        "# digitedge release model: `models/digits.keras`",
+        "",
+        "Written by `digitedge publish` from the run's metrics; every number below was measured.",
+        "",
+        "| | |", "| --- | --- |",
+        f"| test accuracy | **{100 * m['test_accuracy']:.2f}%** on the {m['test_images']:,} MNIST test images |",
+        f"| test loss | {m['test_loss']:.4f} |",
+        f"| parameters | {m['parameters']:,} |",
+        f"| training time | {m['wall_time_s'] / 60:.1f} min (search and final training, 2 CPU cores) |",
+        f"| epochs (final training) | {len(m['history']['loss'])} |",
+        f"| command | `{m.get('command', '')}` |",
+        f"| data | MNIST, SHA-256 of the four files' hashes `{m['data_sha256']}` |",
+        f"| split | {m['train_images']:,} training / {m['val_images']:,} validation images, seed {m['seed']}; "
+        "the test set chose nothing |",
+        f"| versions | {', '.join(f'{k} {v}' for k, v in m.get('versions', {}).items())} |",
+        "",
+        "## Hyperparameters",
+        "",
+        "| " + " | ".join(hp) + " |", "|" + " --- |" * len(hp), "| " + " | ".join(str(v) for v in hp.values()) + " |",
+        "",
+    ]
+    if "chosen_trial" in m:
+        c = m["chosen_trial"]
+        lines += [f"Chosen from {len(m['trials'])} keras-tuner trials ({m['algorithm']} search): trial "
+                  f"{c['trial_id']}, validation accuracy {100 * c['val_accuracy']:.2f}% in its short trial; the "
+                  f"smallest of {c['tied_trials']} trial(s) within 0.3 points of the best. See "
+                  "[trials.csv](report/trials.csv).", ""]
+    lines += ["## Per digit (test set)", "", "| digit | precision | recall | F1 | support |",
+              "| --- | --- | --- | --- | --- |"]
+    for d, r in m["per_digit"].items():
+        lines.append(f"| {d} | {100 * r['precision']:.2f} | {100 * r['recall']:.2f} | {100 * r['f1-score']:.2f} "
+                     f"| {int(r['support'])} |")
+    lines += ["", "![confusion matrix](report/confusion_matrix.png)", "", "![curves](report/curves.png)", "",
+              "![predictions](report/predictions.png)", ""]
+    if "trials" in m:
+        lines += ["![trials](report/trials.png)", ""]
+    lines += conversion_section(conversion)
+    return "\n".join(lines)
+
+
+def conversion_section(conversion: dict | None) -> list[str]:
+    if not conversion:
+        return ["## TFLite models", "", "Not converted yet: `digitedge convert models/digits.keras "
+                "--out edge_runtime/models --full`, then `digitedge publish` again.", ""]
+    lines = ["## TFLite models (shipped in `edge_runtime/models/`)", "",
+             "From `edge_runtime/models/conversion_report.json`:", "", "```json",
+             json.dumps(conversion, indent=2)[:6000], "```", ""]
+    return lines
