@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
@@ -21,32 +20,12 @@ from digitedge.train.dataset import Splits, split
 from digitedge.train.fit import callbacks, fit, progress_mode
 from digitedge.train.model import build_model, config_from_hp, hypermodel
 from digitedge.train.report import write_report, write_trials
-from digitedge.train.summary import MARKER
+from digitedge.train.rundir import prepare_run_dir
 
 TUNERS = {"random": kt.RandomSearch, "hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization}
 # Trials within this much validation accuracy of the best count as tied; the smallest wins.
 # Short trials on a subset are noisy (the standard error on 5,000 images is ~0.2 points).
 TIE = 0.003
-
-
-def prepare_run_dir(run_dir: Path, kind: str) -> Path:
-    """Create the run folder, or reuse one of ours; refuse a folder some other tool made."""
-    run_dir = Path(run_dir)
-    marker = run_dir / MARKER
-    if run_dir.exists() and not run_dir.is_dir():
-        raise DigitedgeError(f"{run_dir}: exists and is not a folder")
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not marker.exists():
-        raise DigitedgeError(f"{run_dir}: not empty and not a digitedge run folder; choose another --out")
-    if marker.exists():
-        made_by = json.loads(marker.read_text()).get("kind")
-        if made_by != kind:
-            raise DigitedgeError(f"{run_dir}: a `{made_by}` run folder; `{kind}` needs its own --out")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(marker, json.dumps({"tool": "digitedge", "kind": kind, "version": __version__}))
-    except OSError as e:
-        raise DigitedgeError(f"{run_dir}: cannot write the run folder ({e.strerror or e})") from None
-    return run_dir
 
 
 def versions() -> dict:
@@ -125,10 +104,16 @@ def tune(cfg: TuneConfig, mnist: Mnist, run_dir: Path, verbose=None, **tuner_kwa
     cfg.check()
     started = time.time()
     run_dir = prepare_run_dir(run_dir, "tune")
-    trial_cfg = replace(cfg.train, epochs=cfg.trial_epochs)
-    trial_data = split(mnist, trial_cfg, train_subset=cfg.trial_subset)
     keras.utils.set_random_seed(cfg.train.seed)
     tuner = make_tuner(cfg, run_dir, **tuner_kwargs)
+    search(tuner, cfg, mnist, verbose)
+    return retrain_best(tuner, cfg, mnist, run_dir, started, verbose)
+
+
+def search(tuner: kt.Tuner, cfg: TuneConfig, mnist: Mnist, verbose=None) -> None:
+    """Run the tuner's trials on the trial subset (in a distributed search: this worker's share)."""
+    trial_cfg = replace(cfg.train, epochs=cfg.trial_epochs)
+    trial_data = split(mnist, trial_cfg, train_subset=cfg.trial_subset)
     train_ds, val_ds = pipeline_pair(trial_data, trial_cfg)
     try:
         tuner.search(
@@ -137,7 +122,6 @@ def tune(cfg: TuneConfig, mnist: Mnist, run_dir: Path, verbose=None, **tuner_kwa
         )
     except RuntimeError as e:  # keras-tuner gives up after repeated failed trials
         raise DigitedgeError(f"the search stopped: {e}") from None
-    return retrain_best(tuner, cfg, mnist, run_dir, started, verbose)
 
 
 def pipeline_pair(data: Splits, cfg: TrainConfig) -> tuple:
