@@ -60,6 +60,8 @@ def check_file(path: str | Path) -> Source:
             raise SourceModelError(f"{path}: not a Keras model file (a zip without config.json)")
         if path.suffix.lower() != ".keras":
             raise SourceModelError(f"{path}: a Keras archive must be named .keras")
+    elif head.startswith(b"PK"):
+        raise SourceModelError(f"{path}: not a Keras model file (truncated or corrupt zip)")
     else:
         raise SourceModelError(f"{path}: not a Keras model file (neither a .keras archive nor HDF5)")
     return Source(path, sha256_file(path), path.stat().st_size)

@@ -1,0 +1,387 @@
+"""`digitedge convert`: every format, verification against Keras, the int8 gate, embedded
+metadata read back without TensorFlow, atomic writes, and one clean line for bad input.
+
+One quickly trained model is converted a few times; the whole module takes about a minute
+on two cores. The shipped-model test runs without TensorFlow (the edge environments too).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from digitedge.cli import app
+
+runner = CliRunner()
+ALL_FORMATS = ("float32", "float16", "dynamic", "int8")
+SHIPPED = Path(__file__).resolve().parents[1] / "edge_runtime" / "models"
+
+
+def needs_tensorflow():
+    pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(scope="module")
+def quick_model(mnist, tmp_path_factory) -> Path:
+    """A model.keras from the quick preset (about 95% accurate), trained once for the module."""
+    needs_tensorflow()
+    from digitedge.train.config import PRESETS
+    from digitedge.train.run import train
+
+    out = tmp_path_factory.mktemp("convert-quick") / "run"
+    train(PRESETS["quick"].train, mnist, out, verbose=0)
+    return out / "model.keras"
+
+
+def convert(*args, ok: bool = True):
+    result = runner.invoke(app, ["convert", *[str(a) for a in args]])
+    if ok:
+        assert result.exit_code == 0, result.output
+        assert result.exception is None
+    return result
+
+
+def assert_one_error(result, message: str) -> None:
+    """Exit 1, no traceback, and exactly one line `error: message` on stderr."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    assert result.stderr == f"error: {message}\n"
+
+
+@pytest.fixture(scope="module")
+def every_format(quick_model, mnist_dir, tmp_path_factory):
+    """All four formats converted once, verified on 1,000 test images: (folder, report, output)."""
+    out = tmp_path_factory.mktemp("convert-all") / "models"
+    result = convert(quick_model, "--out", out, "-f", "float32,float16", "--format", "dynamic",
+                     "-f", "int8", "--data-dir", mnist_dir)
+    return out, json.loads((out / "conversion_report.json").read_text()), result.stdout
+
+
+def test_every_format_is_written_and_verified(every_format, quick_model):
+    out, report, stdout = every_format
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["conversion_report.json"] + [f"model_{f}.tflite" for f in ALL_FORMATS])
+    assert report["passed"] and list(report["formats"]) == list(ALL_FORMATS)
+    assert report["source_model"]["name"] == "model.keras"
+    assert report["calibration"]["samples"] == 500
+    assert report["calibration"]["per_digit"] == [50] * 10
+    assert report["verification"]["images"] == 1000
+    assert "int8 calibrated on 500 training images" in stdout
+    for fmt, row in report["formats"].items():
+        path = out / row["file"]
+        assert row["written"] and path.stat().st_size == row["bytes"]
+        assert row["keras_accuracy"] > 0.9, fmt
+        assert row["agreement"] >= 0.98, fmt
+        assert row["images"] == 1000
+    assert report["formats"]["float32"]["agreement"] == 1.0
+    int8 = report["formats"]["int8"]
+    assert int8["gate"] == "passed"
+    assert int8["bytes"] <= 0.3 * report["formats"]["float32"]["bytes"]
+    assert report["formats"]["float16"]["bytes"] < 0.6 * report["formats"]["float32"]["bytes"]
+
+
+def test_int8_agrees_with_keras_on_1000_test_images(every_format, quick_model, mnist):
+    """Re-measured here, independently of the report: the written int8 file against Keras."""
+    import keras
+
+    from digitedge.convert.verify import run_tflite, verification_indices
+    from digitedge.edge_runtime.preprocess import normalize
+
+    out, report, _ = every_format
+    idx = verification_indices(10000, 1000, seed=0)
+    x = normalize(mnist.x_test[idx])
+    keras_top1 = keras.models.load_model(quick_model).predict(x, verbose=0).argmax(axis=1)
+    tflite_top1 = run_tflite((out / "model_int8.tflite").read_bytes(), x).argmax(axis=1)
+    agreement = float(np.mean(keras_top1 == tflite_top1))
+    assert agreement >= 0.98
+    assert agreement == pytest.approx(report["formats"]["int8"]["agreement"])
+
+
+def test_int8_is_full_integer_with_raw_pixel_input(every_format):
+    from ai_edge_litert.interpreter import Interpreter
+
+    out, _, _ = every_format
+    interpreter = Interpreter(model_path=str(out / "model_int8.tflite"))
+    interpreter.allocate_tensors()
+    inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    assert inp["dtype"] == np.uint8 and outp["dtype"] == np.uint8
+    scale, zero_point = inp["quantization"]
+    assert scale == pytest.approx(1 / 255) and zero_point == 0  # the uint8 pixel is the input
+    dtypes = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
+    assert "float32" not in dtypes and dtypes <= {"uint8", "int8", "int32"}
+
+
+@pytest.mark.parametrize("io", ["int8", "float32"])
+def test_io_flag(quick_model, mnist_dir, tmp_path, io):
+    from ai_edge_litert.interpreter import Interpreter
+
+    convert(quick_model, "--out", tmp_path, "-f", "int8", "--io", io, "--calibration-samples", 100,
+            "--verify-images", 300, "--max-int8-drop", 100, "--data-dir", mnist_dir)
+    report = json.loads((tmp_path / "conversion_report.json").read_text())
+    assert report["formats"]["int8"]["agreement"] >= 0.97
+    assert report["calibration"]["samples"] == 100
+    interpreter = Interpreter(model_path=str(tmp_path / "model_int8.tflite"))
+    assert interpreter.get_input_details()[0]["dtype"] == np.dtype(io)
+    assert interpreter.get_output_details()[0]["dtype"] == np.dtype(io)
+
+
+def test_metadata_round_trips_through_the_tensorflow_free_reader(every_format, quick_model):
+    from digitedge.convert.source import sha256_file
+    from digitedge.edge_runtime.metadata import read_metadata
+    from digitedge.edge_runtime.preprocess import PREPROCESSING_VERSION
+
+    out, report, _ = every_format
+    for fmt in ALL_FORMATS:
+        meta = read_metadata(out / f"model_{fmt}.tflite")
+        assert meta["format"] == "digitedge-model/1"
+        assert meta["labels"] == [str(d) for d in range(10)]
+        assert meta["quantization"] == fmt
+        assert meta["input"]["height"] == meta["input"]["width"] == 28 and meta["input"]["channels"] == 1
+        assert meta["input"]["polarity"] == "white-on-black"
+        assert meta["input"]["preprocessing"] == PREPROCESSING_VERSION
+        assert meta["input"]["dtype"] == report["formats"][fmt]["input"]["dtype"]
+        assert meta["source_model"] == "model.keras"
+        assert meta["source_model_sha256"] == sha256_file(quick_model)
+        assert meta["accuracy"]["tflite"] == report["formats"][fmt]["tflite_accuracy"]
+        assert meta["accuracy"]["agreement"] == report["formats"][fmt]["agreement"]
+        assert meta["accuracy"]["images"] == 1000
+    int8 = read_metadata(out / "model_int8.tflite")
+    assert (int8["input"]["dtype"], int8["input"]["zero_point"]) == ("uint8", 0)
+
+    # The same, read in a process where TensorFlow cannot even be imported.
+    code = ("import sys, json; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+            "from digitedge.edge_runtime.metadata import read_metadata\n"
+            f"print(json.dumps(read_metadata({str(out / 'model_int8.tflite')!r})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == int8
+
+
+def test_embed_replaces_and_bytes_without_metadata_read_as_none(every_format):
+    from digitedge.convert import metadata
+    from digitedge.edge_runtime.metadata import read_metadata
+
+    out, _, _ = every_format
+    original = (out / "model_int8.tflite").read_bytes()
+    replaced = metadata.embed(original, {"format": "digitedge-model/1", "note": "ünïcode"})
+    assert read_metadata(replaced) == {"format": "digitedge-model/1", "note": "ünïcode"}
+    assert metadata.read(replaced) == read_metadata(replaced)
+    # A TFLite classifier without our entry: the reader says so rather than guessing.
+    stripped = strip_digitedge_metadata(original)
+    assert read_metadata(stripped) is None
+    assert metadata.read(stripped) is None
+
+
+def strip_digitedge_metadata(model_bytes: bytes) -> bytes:
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model_bytes, 0))
+    model.metadata = [m for m in model.metadata or [] if m.name not in (b"digitedge", "digitedge")]
+    builder = flatbuffers.Builder(len(model_bytes))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def test_gate_refuses_and_leaves_the_previous_model_intact(quick_model, mnist_dir, tmp_path):
+    out = tmp_path / "models"
+    out.mkdir()
+    previous = out / "model_int8.tflite"
+    previous.write_bytes(b"the previous int8 model")
+    result = convert(quick_model, "--out", out, "--max-int8-drop", -100, "--verify-images", 200,
+                     "--calibration-samples", 100, "--data-dir", mnist_dir, ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith("error: int8 loses ")
+    assert result.stderr.endswith("more than --max-int8-drop -100; no model written\n")
+    assert result.stderr.count("\n") == 1
+    assert previous.read_bytes() == b"the previous int8 model"
+    assert not (out / "model_float32.tflite").exists()  # a refused int8 holds back every format
+    assert sorted(p.name for p in out.iterdir()) == ["conversion_report.json", "model_int8.tflite"]
+    report = json.loads((out / "conversion_report.json").read_text())
+    assert not report["passed"] and report["written"] == []
+    assert report["formats"]["int8"]["gate"] == "refused"
+
+
+def test_an_interrupted_write_leaves_the_previous_file(tmp_path, monkeypatch):
+    from digitedge.convert import output, verify
+
+    target = tmp_path / "digits_int8.tflite"
+    target.write_bytes(b"previous")
+
+    def interrupted(data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(verify, "interpreter_for", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        output.write_model(target, b"TFL3 new model bytes")
+    assert target.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no partial file left behind
+
+
+def test_calibration_is_balanced_and_seeded(mnist):
+    from digitedge.convert.calibration import balanced_indices
+
+    a = balanced_indices(mnist.y_train, 305, seed=3)
+    assert len(set(a.tolist())) == 305
+    assert sorted(np.bincount(mnist.y_train[a], minlength=10).tolist()) == [30] * 5 + [31] * 5
+    assert np.array_equal(a, balanced_indices(mnist.y_train, 305, seed=3))
+    assert not np.array_equal(a, balanced_indices(mnist.y_train, 305, seed=4))
+
+
+def test_format_names():
+    from digitedge.convert.errors import FormatError
+    from digitedge.convert.tflite import parse_formats
+
+    assert parse_formats(None) == ["float32", "int8"]
+    assert parse_formats(["INT8, dynamic", "float32"]) == ["float32", "dynamic", "int8"]
+    with pytest.raises(FormatError, match="unknown format 'int4'"):
+        parse_formats(["int4"])
+
+
+# ---- bad input: one line, exit 1, nothing written ----
+
+def tiny_model(path: Path, input_shape, classes: int) -> Path:
+    import keras
+
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(x)).save(path)
+    return path
+
+
+def bad_model(kind: str, tmp: Path) -> tuple[Path, str]:
+    """(a model path broken one way, the message after `<path>: `)."""
+    p = tmp / "bad.keras"
+    if kind == "missing":
+        return p, "model file not found"
+    if kind == "folder":
+        p.mkdir()
+        return p, "is a folder, not a Keras model file"
+    if kind == "empty":
+        p.write_bytes(b"")
+        return p, "empty file, not a Keras model"
+    if kind == "text":
+        p.write_text("not a model\n")
+        return p, "not a Keras model file (neither a .keras archive nor HDF5)"
+    if kind == "zip-without-config":
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr("hello.txt", "hi")
+        return p, "not a Keras model file (a zip without config.json)"
+    if kind == "truncated":
+        whole = tiny_model(tmp / "whole.keras", (28, 28, 1), 10).read_bytes()
+        p.write_bytes(whole[: len(whole) // 2])
+        return p, "not a Keras model file (truncated or corrupt zip)"
+    if kind == "tflite":
+        p = tmp / "model.tflite"
+        p.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(100))
+        return p, "not a Keras model file (neither a .keras archive nor HDF5)"
+    if kind == "wrong-input":
+        return tiny_model(p, (32, 32, 3), 10), "input shape (32, 32, 3), expected (28, 28, 1)"
+    if kind == "wrong-output":
+        return tiny_model(p, (28, 28, 1), 5), "output shape (5,), expected (10,) (scores for the ten digits)"
+    raise AssertionError(kind)
+
+
+BAD_MODELS = ["missing", "folder", "empty", "text", "zip-without-config", "truncated", "tflite",
+              "wrong-input", "wrong-output"]
+
+
+@pytest.mark.parametrize("kind", BAD_MODELS)
+def test_bad_model_file(kind, tmp_path, mnist_dir):
+    needs_tensorflow()
+    model, message = bad_model(kind, tmp_path)
+    out = tmp_path / "out"
+    result = convert(model, "--out", out, "--data-dir", mnist_dir, ok=False)
+    assert_one_error(result, f"{model}: {message}")
+    assert not out.exists()
+
+
+def test_corrupt_keras_archive(tmp_path, mnist_dir):
+    needs_tensorflow()
+    model = tmp_path / "bad.keras"
+    with zipfile.ZipFile(model, "w") as z:
+        z.writestr("config.json", "{ this is not json")
+        z.writestr("metadata.json", "{}")
+    result = convert(model, "--out", tmp_path / "out", "--data-dir", mnist_dir, ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"error: {model}: not a loadable Keras model (")
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-f", "int4"], "unknown format 'int4': choose float32, float16, dynamic, int8"),
+    (["-f", "float32,fp16"], "unknown format 'fp16': choose float32, float16, dynamic, int8"),
+    (["--io", "int16"], "unknown --io 'int16': choose uint8, int8, float32"),
+    (["--calibration-samples", "5"], "--calibration-samples 5: must be 10 to 60000"),
+    (["--verify-images", "0"], "--verify-images 0: must be at least 1"),
+])
+def test_bad_flags(args, message, tmp_path):
+    model = tmp_path / "model.keras"  # never opened: flags are checked first
+    result = convert(model, "--out", tmp_path / "out", *args, ok=False)
+    assert_one_error(result, message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_folder_is_a_file(tmp_path, quick_model):
+    out = tmp_path / "taken"
+    out.write_text("a file")
+    assert_one_error(convert(quick_model, "--out", out, ok=False), f"{out}: exists and is not a folder")
+    nested = out / "models"
+    assert_one_error(convert(quick_model, "--out", nested, ok=False),
+                     f"{nested}: cannot create the folder ({out} is not a folder)")
+    assert out.read_text() == "a file"
+
+
+def test_unwritable_output_folder(tmp_path, quick_model):
+    import os
+
+    if os.geteuid() == 0:  # root writes anywhere chmod allows; sysfs refuses even root
+        if not Path("/sys").is_dir():
+            pytest.skip("running as root without /sys: no unwritable folder to try")
+        out, message = Path("/sys/digitedge-out"), "/sys/digitedge-out: cannot write here (in /sys): "
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        out, message = locked, f"{locked}: cannot write here: "
+    result = convert(quick_model, "--out", out, ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"error: {message}") and result.stderr.count("\n") == 1
+    assert "Permission denied" in result.stderr or "Read-only" in result.stderr
+
+
+# ---- the shipped default model (runs without TensorFlow too) ----
+
+@pytest.mark.edge
+def test_shipped_int8_model_scores_995_on_the_full_test_set(mnist):
+    from digitedge.edge_runtime.metadata import read_metadata
+
+    path = SHIPPED / "digits_int8.tflite"
+    if not path.exists():
+        pytest.skip(f"{path} not shipped yet")
+    meta = read_metadata(path)
+    if meta is None:
+        pytest.skip(f"{path.name} has no digitedge metadata: still the placeholder, not the converted "
+                    "release model (digitedge convert models/digits.keras --out edge_runtime/models --full)")
+    from digitedge.edge_runtime.recognizer import Recognizer
+
+    recognizer = Recognizer()  # no path: the shipped default, through the TensorFlow-free runtime
+    assert recognizer.model_path.resolve() == path.resolve()
+    correct = sum(recognizer.classify(image)[0] == int(label)
+                  for image, label in zip(mnist.x_test, mnist.y_test))
+    accuracy = correct / len(mnist.y_test)
+    assert accuracy >= 0.995
+    assert meta["quantization"] == "int8" and meta["accuracy"]["images"] == 10000
+    assert abs(accuracy - meta["accuracy"]["tflite"]) <= 0.001  # what the metadata claims
+    float32 = SHIPPED / "digits_float32.tflite"
+    assert path.stat().st_size <= 0.3 * float32.stat().st_size
+    assert meta["accuracy"]["tflite"] >= read_metadata(float32)["accuracy"]["tflite"] - 0.001
