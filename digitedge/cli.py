@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from digitedge import __version__
-from digitedge.commands import convert, data, edge, train
+from digitedge.commands import bench, convert, data, edge, train
 
 app = typer.Typer(
     name="digitedge",
@@ -27,6 +27,7 @@ app.command()(train.report)
 app.command()(train.publish)
 app.command()(convert.convert)
 app.command("predict")(edge.predict)
+app.command()(bench.bench)
 
 
 def show_version(value: bool) -> None:
