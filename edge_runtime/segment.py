@@ -86,14 +86,27 @@ def group_digits(mask: np.ndarray, config: SegmentConfig = SegmentConfig()) -> t
     largest = max(d.area for d in digits)
     shorter = min(mask.shape)
     tallest = max(d.h for d in digits)
-    keep = [
-        d
-        for d in digits
-        if d.area >= config.speck_area * largest
-        and d.h >= config.min_height * shorter
-        and d.h >= config.min_relative_height * tallest
-    ]
+    keep, pieces = [], []
+    for d in digits:
+        big = d.area >= config.speck_area * largest and d.h >= config.min_relative_height * tallest
+        (keep if big and d.h >= config.min_height * shorter else pieces).append(d)
+    for piece in pieces:  # a detached bar or half a broken stroke joins the digit it touches
+        host = _adjacent(piece, keep)
+        if host is not None:
+            host.absorb(piece)
     return labels, sorted(keep, key=lambda d: d.x)
+
+
+def _adjacent(piece: Group, digits: list[Group]) -> Group | None:
+    """The digit right beside a piece (within a fifth of its height, level with it), if any."""
+    best, best_gap = None, None
+    for d in digits:
+        gap = max(d.x - (piece.x + piece.w), piece.x - (d.x + d.w), 0)
+        level = piece.y >= d.y - 0.2 * d.h and piece.y + piece.h <= d.y + 1.2 * d.h
+        substantial = piece.area >= 0.02 * d.area and max(piece.w, piece.h) >= 0.15 * d.h
+        if level and substantial and gap <= 0.2 * d.h and (best_gap is None or gap < best_gap):
+            best, best_gap = d, gap
+    return best
 
 
 def _columns(fragments: list[Group], config: SegmentConfig) -> list[list[Group]]:
