@@ -4,7 +4,8 @@
 
 Every format is converted and verified before any file is written, and a refused
 int8 holds back every format: the files in a folder always come from one source
-model. conversion_report.json is written either way, saying what was written.
+model, and its conversion_report.json (written last) describes them. A refused
+conversion writes nothing at all; the printed table says why.
 """
 
 from __future__ import annotations
@@ -137,13 +138,13 @@ def run(plan: Plan | Settings, mnist, progress: Callable[[str], None] = _noop) -
     rows = [_convert_one(plan, fmt, model, cal_images, cal_info, x_test, y_test, keras_probs, progress)
             for fmt in plan.formats]
     result = Result(plan, rows, cal_info, verification)
-    if not result.refused:
-        output.make_dir(s.out)
-        for row in rows:
-            output.write_model(plan.target(row.format), row.data)
-            row.written = True
-            result.written.append(plan.target(row.format))
+    if result.refused:
+        return result  # nothing written: the folder keeps describing the models it holds
     output.make_dir(s.out)
+    for row in rows:
+        output.write_model(plan.target(row.format), row.data)
+        row.written = True
+        result.written.append(plan.target(row.format))
     result.report_path = s.out / REPORT_NAME
     from digitedge.convert.report import report_dict
 

@@ -43,7 +43,7 @@ def results_table(result):
 
     s = result.plan.settings
     float32 = next((r.size for r in result.rows if r.format == "float32"), None)
-    table = Table(title=f"{result.plan.source.path.name} -> {s.out}", title_justify="left",
+    table = Table(title=Text(f"{result.plan.source.path.name} -> {s.out}"), title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for col in ("format", "KB", "÷ f32", "Keras", "TFLite", "drop", "agree", "max Δp", "written"):
         table.add_column(col, justify="left" if col in ("format", "written") else "right", no_wrap=True)
@@ -74,4 +74,6 @@ def results_table(result):
                      "a refused int8 holds back every format")
     if result.report_path:
         lines.append(f"report: {result.report_path}")
+    elif result.refused:
+        lines.append(f"nothing written to {s.out}")
     return Group(table, Text("\n".join(lines)))

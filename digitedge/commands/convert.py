@@ -49,7 +49,7 @@ def convert(
     from digitedge.convert.report import results_table
 
     console = Console()
-    result = run(settings, mnist, progress=lambda text: console.print(f"[dim]{text}[/dim]"))
+    result = run(settings, mnist, progress=lambda text: console.print(text, style="dim", markup=False))
     console.print(results_table(result))
     result.raise_if_refused()
-    console.print(f"wrote {', '.join(str(p) for p in result.written)}")
+    console.print(f"wrote {', '.join(str(p) for p in result.written)}", markup=False)
