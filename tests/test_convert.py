@@ -180,6 +180,19 @@ def test_embed_replaces_and_bytes_without_metadata_read_as_none(every_format):
     assert metadata.read(stripped) is None
 
 
+def test_a_model_without_metadata_still_runs_with_defaults_and_a_warning(every_format, mnist, tmp_path):
+    from digitedge.edge_runtime.recognizer import MetadataWarning, Recognizer
+
+    out, _, _ = every_format
+    bare = tmp_path / "bare_int8.tflite"
+    bare.write_bytes(strip_digitedge_metadata((out / "model_int8.tflite").read_bytes()))
+    with pytest.warns(MetadataWarning, match="no digitedge metadata"):
+        recognizer = Recognizer(bare)
+    assert recognizer.labels == [str(d) for d in range(10)]
+    correct = sum(recognizer.classify(mnist.x_test[i])[0] == mnist.y_test[i] for i in range(100))
+    assert correct >= 85
+
+
 def strip_digitedge_metadata(model_bytes: bytes) -> bytes:
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
