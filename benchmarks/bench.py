@@ -113,8 +113,10 @@ def pin_to_one_core() -> int:
 
 
 def model_names(paths: list[Path]) -> list[str]:
-    names = [p.stem for p in paths]
-    return [f"{p.parent.name}/{p.stem}" if names.count(p.stem) > 1 else p.stem for p in paths]
+    """Each file's stem; its name, or its path, where the stem alone would be ambiguous."""
+    stems, names = [p.stem for p in paths], [p.name for p in paths]
+    return [p.stem if stems.count(p.stem) == 1 else p.name if names.count(p.name) == 1 else str(p)
+            for p in paths]
 
 
 def specs_for(config: BenchConfig, backends: list[str]) -> tuple[list[Spec], list[dict]]:
@@ -133,9 +135,21 @@ def specs_for(config: BenchConfig, backends: list[str]) -> tuple[list[Spec], lis
     return specs, failed
 
 
+def shown_path(path: Path) -> str:
+    """Relative to the current folder when inside it, so a committed record holds no home folders."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def command_line() -> str:
+    return " ".join(["digitedge" if i == 0 else shlex.quote(a) for i, a in enumerate(sys.argv)])
+
+
 def base_row(spec: Spec) -> dict:
     path = spec.path
-    return {"id": spec.key, "model": spec.name, "path": str(path), "kind": spec.kind, "runtime": spec.runtime,
+    return {"id": spec.key, "model": spec.name, "path": shown_path(path), "kind": spec.kind, "runtime": spec.runtime,
             "threads": spec.threads, "file_bytes": path.stat().st_size if path.is_file() else None}
 
 
@@ -200,7 +214,7 @@ def run(config: BenchConfig, log=lambda message: None) -> dict:
             row.update(status="failed", error=f"{metric}: {task.error}")
             continue
         row[f"{metric}_us"] = timing.stats(task.samples)
-        row.setdefault("throughput", {})[f"{metric}_ips"] = 1e6 / row[f"{metric}_us"]["mean"]
+        row.setdefault("throughput", {})[f"{metric}_ips"] = round(1e6 / row[f"{metric}_us"]["mean"], 1)
 
     if config.images:
         log(f"accuracy on {len(images)} test images")
@@ -218,11 +232,11 @@ def run(config: BenchConfig, log=lambda message: None) -> dict:
         "kind": "bench",
         "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         "seconds": None,
-        "command": config.command or " ".join(shlex.quote(a) for a in sys.argv),
+        "command": config.command or command_line(),
         "machine": info,
         "settings": {
             **{k: v for k, v in asdict(config).items() if k not in ("models", "data_dir", "command")},
-            "models": [str(p) for p in config.models],
+            "models": [shown_path(p) for p in config.models],
             "backends": backends,
             "profile": "pi" if config.pi else "default",
             "pinned_core": pinned,
@@ -262,7 +276,7 @@ def measure_accuracy(targets, rows: dict, images: np.ndarray, labels: np.ndarray
         found[t.spec.key] = digits
         row["accuracy"] = accuracy.accuracy(digits, labels)
         row["accuracy_method"] = how["method"]
-        row.setdefault("throughput", {})["batch_ips"] = how["images_per_s"]
+        row.setdefault("throughput", {})["batch_ips"] = round(how["images_per_s"], 1)
     reference = float_reference(targets, rows)
     for t in targets:
         row = rows[t.spec.key]

@@ -36,8 +36,18 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    """This process's RSS high-water mark (ru_maxrss: KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """This process's RSS high-water mark.
+
+    /proc's VmHWM first: getrusage's ru_maxrss survives fork and exec, so a child
+    started by a big parent would report the parent's peak as its own.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 

@@ -26,10 +26,12 @@ def num(value, fmt: str = ".1f", none: str = "-") -> str:
 
 
 def us(value) -> str:
-    """Microseconds, shown in µs below 10 ms and in ms above."""
+    """Microseconds, shown in µs below 1 ms and in ms above."""
     if value is None:
         return "-"
-    return f"{value:.1f} µs" if value < 10_000 else f"{value / 1000:.1f} ms"
+    if value < 1000:
+        return f"{value:.1f} µs"
+    return f"{value / 1000:.2f} ms" if value < 100_000 else f"{value / 1000:.0f} ms"
 
 
 def pct(value) -> str:
@@ -223,7 +225,7 @@ def method_notes(results: dict) -> list[str]:
         "the digits equal Recognizer.classify's). *agrees w/ float*: share of those images on which a model reads "
         "the same digit as the float32 TFLite model.",
         "- **Peak memory**: each configuration in a fresh child process (the runtime imported, the model loaded, "
-        "10 predicts): `peak RSS` is that process's high-water mark (getrusage ru_maxrss), which includes "
+        "10 predicts): `peak RSS` is that process's high-water mark (VmHWM in /proc/self/status), which includes "
         "Python, numpy, OpenCV and the interpreter (or TensorFlow); results.json also has the RSS the model "
         "itself added (`model_rss_mb`). A child per configuration, because a process's high-water mark never "
         f"goes down. This benchmark's own process peaked at {results.get('process_peak_rss_mb')} MB.",

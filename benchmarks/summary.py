@@ -93,7 +93,7 @@ def goals(rows: list[dict]) -> list[dict]:
                         "needs a float and an int8 TFLite model measured with 1 thread"))
     else:
         out.append(goal("int8 invoke at least 2x faster than float32", ">= 2.0x", speed, speed >= GOAL_INT8_SPEEDUP,
-                        f"{speed:.2f}x ({where}: {median(f1, 'invoke'):.1f} vs {median(i1, 'invoke'):.1f} us median)",
+                        f"{speed:.2f}x ({where}: {median(f1, 'invoke'):.1f} vs {median(i1, 'invoke'):.1f} µs median)",
                         "" if speed >= GOAL_INT8_SPEEDUP else f"missed by {GOAL_INT8_SPEEDUP - speed:.2f}x"))
 
     acc_f, acc_i = (f1 or {}).get("accuracy"), (i1 or {}).get("accuracy")
@@ -101,10 +101,11 @@ def goals(rows: list[dict]) -> list[dict]:
         out.append(goal("int8 accuracy within 0.1 point of float32", "<= 0.1 point lower", None, None, "-",
                         "needs the accuracy of both models"))
     else:
-        drop = 100 * (acc_f - acc_i) + 0.0  # no -0.00
+        drop = round(100 * (acc_f - acc_i), 6)
+        change = -drop + 0.0  # +0.0: never "-0.00"
         ok = drop <= GOAL_ACCURACY_POINTS + 1e-9
-        out.append(goal("int8 accuracy within 0.1 point of float32", "<= 0.1 point lower", -drop, ok,
-                        f"{100 * acc_i:.2f}% vs {100 * acc_f:.2f}% ({-drop:+.2f} points)",
+        out.append(goal("int8 accuracy within 0.1 point of float32", "<= 0.1 point lower", change, ok,
+                        f"{100 * acc_i:.2f}% vs {100 * acc_f:.2f}% ({change:+.2f} points)",
                         "" if ok else f"missed by {drop - GOAL_ACCURACY_POINTS:.2f} points"))
 
     fast = ratio(median(keras, "invoke") if keras else None, median(i1, "invoke") if i1 else None)
@@ -118,7 +119,7 @@ def goals(rows: list[dict]) -> list[dict]:
         out.append(goal("TFLite int8 single-image inference at least 100x faster than Keras model.predict",
                         ">= 100x", fast, ok,
                         f"{fast:.0f}x ({where}: model.predict {median(keras, 'invoke') / 1000:.2f} ms vs "
-                        f"invoke {median(i1, 'invoke'):.1f} us median)",
+                        f"invoke {median(i1, 'invoke'):.1f} µs median)",
                         (f"with the photo preprocessing both share, the whole predict path is {path:.1f}x faster"
                          if path else "") + ("" if ok else f"; missed by {GOAL_KERAS_SPEEDUP - fast:.0f}x")))
     return out

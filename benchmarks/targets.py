@@ -143,8 +143,12 @@ class KerasTarget:
         self.x = normalize(prepare(photo).image)[np.newaxis]
 
     def load(self):
+        import zipfile
+
         if not self.spec.path.is_file():
             raise ModelError(f"{self.spec.path}: model file not found")
+        if not zipfile.is_zipfile(self.spec.path):
+            raise ModelError(f"{self.spec.path}: not a .keras model (not a zip archive)")
         try:
             return self.keras.models.load_model(self.spec.path, compile=False)
         except Exception as e:  # Keras raises anything from ValueError to zipfile errors

@@ -27,16 +27,10 @@ def stats(samples_ns, unit: float = 1e3) -> dict:
     if a.size == 0:
         raise ValueError("no samples")
     p50, p90, p99 = np.percentile(a, (50, 90, 99))
-    return {
-        "n": int(a.size),
-        "mean": float(a.mean()),
-        "median": float(p50),
-        "p90": float(p90),
-        "p99": float(p99),
-        "std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
-        "min": float(a.min()),
-        "max": float(a.max()),
-    }
+    values = {"mean": a.mean(), "median": p50, "p90": p90, "p99": p99,
+              "std": a.std(ddof=1) if a.size > 1 else 0.0, "min": a.min(), "max": a.max()}
+    # 3 decimals (1 ns for microseconds); rounding keeps min <= median <= p90 <= p99 <= max
+    return {"n": int(a.size), **{k: round(float(v), 3) for k, v in values.items()}}
 
 
 @dataclass

@@ -27,7 +27,7 @@ app.command()(train.report)
 app.command()(train.publish)
 app.command()(convert.convert)
 app.command("predict")(edge.predict)
-app.command()(bench.bench)
+app.command(context_settings=bench.CONTEXT_SETTINGS)(bench.bench)
 
 
 def show_version(value: bool) -> None:

@@ -11,6 +11,23 @@ import typer
 from digitedge.commands import one_line_errors
 from digitedge.errors import DigitedgeError
 
+# Unknown options reach the command (ctx.args) so it can reject them in one line, not click's box.
+CONTEXT_SETTINGS = {"ignore_unknown_options": True, "allow_extra_args": True}
+
+
+def reject_extra_args(ctx: typer.Context) -> None:
+    if not ctx.args:
+        return
+    import difflib
+
+    known = [o for p in ctx.command.params for o in p.opts + p.secondary_opts if o.startswith("--")]
+    first = ctx.args[0]
+    if not first.startswith("-"):
+        raise DigitedgeError(f"unexpected argument {first!r} (models go after --model; see digitedge bench --help)")
+    close = difflib.get_close_matches(first.split("=", 1)[0], known, n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]}?)" if close else " (see digitedge bench --help)"
+    raise DigitedgeError(f"unknown option {first}{hint}")
+
 
 def split_list(values: Optional[list[str]]) -> Optional[list[str]]:
     """Repeatable and/or comma-separated: --backend litert --backend a,b -> [litert, a, b]."""
@@ -43,6 +60,7 @@ def model_paths(values: Optional[list[str]]) -> Optional[list[Path]]:
 
 @one_line_errors
 def bench(
+    ctx: typer.Context,
     model: Optional[list[str]] = typer.Option(
         None, "--model", "-m", help="A .tflite or .keras to measure; repeatable. float32 and int8 name the shipped "
         "models. Default: the shipped float32 and int8, plus models/digits.keras when TensorFlow is installed."),
@@ -67,6 +85,8 @@ def bench(
     import sys
 
     from rich.console import Console
+
+    reject_extra_args(ctx)
 
     console = Console() if sys.stdout.isatty() else Console(width=200)  # a log file gets whole rows
     if compare:
