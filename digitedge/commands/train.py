@@ -121,8 +121,33 @@ def tune(
     seed: Optional[int] = OPT["seed"], time_budget: Optional[float] = OPT["time_budget"],
     augment: Optional[bool] = OPT["augment"], rotation: Optional[float] = OPT["rotation"],
     shift: Optional[float] = OPT["shift"], zoom: Optional[float] = OPT["zoom"],
+    workers: Optional[int] = typer.Option(
+        None, "--workers", "-w", help="Run the search on a chief and N worker processes on this machine.",
+        rich_help_panel="Distributed"),
+    role: Optional[str] = typer.Option(
+        None, help="Several machines: chief (serves the search, writes the report) or worker.",
+        rich_help_panel="Distributed"),
+    bind: Optional[str] = typer.Option(
+        None, help="Chief: HOST:PORT to listen on (default 127.0.0.1:8470; a bare PORT means 127.0.0.1).",
+        rich_help_panel="Distributed"),
+    chief: Optional[str] = typer.Option(None, help="Worker: the chief's HOST:PORT.", rich_help_panel="Distributed"),
+    worker_id: Optional[str] = typer.Option(
+        None, help="Worker: its name; a worker restarted with the same name gets its unfinished trial back.",
+        rich_help_panel="Distributed"),
+    worker_timeout: float = typer.Option(
+        120.0, help="Chief: seconds of silence after which a worker's trial goes to another worker.",
+        rich_help_panel="Distributed"),
+    threads_per_worker: int = typer.Option(
+        0, help="TensorFlow threads per worker (0: the cores divided among the workers; all for --role worker).",
+        rich_help_panel="Distributed"),
+    max_restarts: int = typer.Option(
+        3, help="--workers: times a worker that dies is restarted.", rich_help_panel="Distributed"),
+    connect_timeout: float = typer.Option(
+        60.0, help="Worker: seconds to wait for the chief (at start, or when it goes away).",
+        rich_help_panel="Distributed"),
 ) -> None:
     """Search hyperparameters with keras-tuner, retrain the best, write the report. Resumes in the same --out."""
+    given = dict(locals())
     from digitedge.train.config import preset as get_preset
 
     base = get_preset(preset)
@@ -137,20 +162,79 @@ def tune(
     cfg = overrides(base, train=train_cfg, space=space, algorithm=algorithm, max_trials=max_trials,
                     trial_epochs=trial_epochs, trial_subset=trial_subset)
     cfg.check()
+    distributed = check_distributed_flags(workers, role, bind, chief, worker_id, worker_timeout, threads_per_worker,
+                                          max_restarts, connect_timeout)
+    if role and out is None:
+        raise DigitedgeError(f"--role {role} needs --out: the search's run folder, shared by every machine")
     mnist = load_data(data_dir)
+    out = out or default_out("tune")
+    if workers:
+        from digitedge.train.distributed import flag_args, supervise
+
+        settings = {k: v for k, v in given.items() if k not in DISTRIBUTED_FLAGS and k != "out"}
+        supervise(out, workers, flag_args(settings), threads=threads_per_worker, max_restarts=max_restarts,
+                  worker_timeout=worker_timeout)
+        return print_summary(load_metrics(out), out)
     quiet_tensorflow()
+    if role == "worker":
+        from digitedge.train.distributed import default_worker_id, run_worker, thread_env
+
+        os.environ.update(thread_env(threads_per_worker))  # before TensorFlow starts
+        run_worker(cfg, mnist, out, *distributed, worker_id=worker_id or default_worker_id(),
+                   threads=threads_per_worker, connect_timeout=connect_timeout)
+        return None
+    if role == "chief":
+        from digitedge.train.distributed import run_chief
+
+        return print_summary(run_chief(cfg, mnist, out, *distributed, worker_timeout=worker_timeout), out)
     from digitedge.train.run import tune as run_tune
 
-    out = out or default_out("tune")
     print_summary(run_tune(cfg, mnist, out), out)
+
+
+DISTRIBUTED_FLAGS = ("workers", "role", "bind", "chief", "worker_id", "worker_timeout", "threads_per_worker",
+                     "max_restarts", "connect_timeout")
+
+
+def check_distributed_flags(workers, role, bind, chief, worker_id, worker_timeout, threads, max_restarts,
+                            connect_timeout) -> Optional[tuple]:
+    """The (host, port) the role needs; one-line errors for flags that do not fit together."""
+    from digitedge.train.distributed import CHIEF_ID, DEFAULT_HOST, parse_address
+
+    if workers is not None and workers < 1:
+        raise DigitedgeError(f"--workers {workers}: must be 1 or more")
+    if role not in (None, "chief", "worker"):
+        raise DigitedgeError(f"--role {role!r}: choose chief or worker")
+    if workers and role:
+        raise DigitedgeError("--workers starts its own chief and workers; leave out --role")
+    if worker_timeout <= 0 or connect_timeout <= 0 or threads < 0 or max_restarts < 0:
+        raise DigitedgeError("--worker-timeout and --connect-timeout must be positive, "
+                             "--threads-per-worker and --max-restarts 0 or more")
+    for flag, value, needs in (("--bind", bind, "chief"), ("--chief", chief, "worker"), ("--worker-id", worker_id,
+                                                                                         "worker")):
+        if value is not None and role != needs:
+            raise DigitedgeError(f"{flag} goes with --role {needs}")
+    if worker_id is not None and (not worker_id.strip() or CHIEF_ID in worker_id):
+        raise DigitedgeError(f"--worker-id {worker_id!r}: must be non-empty and not contain 'chief'")
+    if role == "chief":
+        return parse_address(bind or f"{DEFAULT_HOST}:8470", "--bind")
+    if role == "worker":
+        if not chief:
+            raise DigitedgeError("--role worker needs --chief HOST:PORT (the chief's --bind)")
+        return parse_address(chief, "--chief")
+    return None
 
 
 @one_line_errors
 def report(run_dir: Path = typer.Argument(..., help="A run folder written by train or tune.")) -> None:
     """Print the summary of a finished run again."""
-    from digitedge.train.summary import load_metrics
-
     print_summary(load_metrics(run_dir), run_dir)
+
+
+def load_metrics(run_dir: Path) -> dict:
+    from digitedge.train.summary import load_metrics as load
+
+    return load(run_dir)
 
 
 def load_data(data_dir):
