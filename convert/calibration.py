@@ -29,9 +29,11 @@ def balanced_indices(labels: np.ndarray, n: int, seed: int, classes: int = 10) -
     return rng.permutation(np.concatenate(chosen))
 
 
-def representative_images(x_train: np.ndarray, y_train: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """float32 (n, 28, 28, 1) in [0, 1]: what the converter calibrates int8 ranges on."""
-    return normalize(x_train[balanced_indices(y_train, n, seed)])
+def representative_images(x_train: np.ndarray, y_train: np.ndarray, n: int,
+                          seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 (n, 28, 28, 1) in [0, 1], their indices): what int8 ranges are calibrated on."""
+    idx = balanced_indices(y_train, n, seed)
+    return normalize(x_train[idx]), idx
 
 
 def representative_dataset(images: np.ndarray):

@@ -118,9 +118,8 @@ def run(plan: Plan | Settings, mnist, progress: Callable[[str], None] = _noop) -
 
     cal_images, cal_info = None, None
     if "int8" in plan.formats:
-        idx = calibration.balanced_indices(mnist.y_train, s.calibration_samples, s.seed)
-        cal_images = calibration.representative_images(mnist.x_train, mnist.y_train,
-                                                        s.calibration_samples, s.seed)
+        cal_images, idx = calibration.representative_images(mnist.x_train, mnist.y_train,
+                                                             s.calibration_samples, s.seed)
         per_digit = np.bincount(mnist.y_train[idx], minlength=10).tolist()
         cal_info = {"samples": len(idx), "per_digit": per_digit, "seed": s.seed, "from": "MNIST training images"}
         progress(f"int8 calibration: {len(idx)} training images ({min(per_digit)}-{max(per_digit)} per digit)")
