@@ -105,7 +105,7 @@ class TfliteTarget:
         return not self.model.input.quantized
 
 
-_tf_threads: int | None = None
+_tf_threads: int | str | None = None
 
 
 def import_keras(threads: int):
@@ -118,9 +118,9 @@ def import_keras(threads: int):
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:  # TensorFlow already started in this process
-            pass
-        _tf_threads = tf.config.threading.get_intra_op_parallelism_threads() or threads
+            _tf_threads = threads
+        except RuntimeError:  # TensorFlow already ran in this process: its pools are fixed
+            _tf_threads = tf.config.threading.get_intra_op_parallelism_threads() or "default"
     import keras
 
     return keras
@@ -158,7 +158,7 @@ class KerasTarget:
     def infer(self, x: np.ndarray) -> np.ndarray:
         if self.method == "predict":
             return self.model.predict(x, verbose=0)
-        return np.asarray(self.model(x, training=False))
+        return self.model(x, training=False).numpy()
 
     def invoke(self) -> None:
         self.infer(self.x)
