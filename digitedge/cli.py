@@ -27,6 +27,8 @@ app.command()(train.report)
 app.command()(train.publish)
 app.command()(convert.convert)
 app.command("predict")(edge.predict)
+app.command()(serve.serve)
+app.command("webcam")(edge.webcam)
 app.command(context_settings=bench.CONTEXT_SETTINGS)(bench.bench)
 
 

@@ -204,3 +204,53 @@ def write_image(path: str | Path, rgb: np.ndarray, quality: int = 92) -> Path:
     if not cv2.imwrite(str(path), np.ascontiguousarray(bgr), params):
         raise OSError(f"{path}: OpenCV could not write this image")
     return path
+
+
+def scene(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A photo of paper laid on a table, filling most of a (width, height) frame."""
+    width, height = size
+    table = np.empty((height, width, 3), np.uint8)
+    table[:] = rng.choice([[90, 70, 50], [60, 60, 65], [120, 100, 80]])
+    h, w = photo.shape[:2]
+    k = min(0.92 * width / w, 0.9 * height / h)
+    paper = cv2.resize(photo, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
+    y, x = (height - paper.shape[0]) // 2, (width - paper.shape[1]) // 2
+    table[y : y + paper.shape[0], x : x + paper.shape[1]] = paper
+    return table
+
+
+def write_video(
+    path: str | Path,
+    numbers: list[tuple[list[np.ndarray], str]],
+    frames_each: int = 12,
+    fps: int = 10,
+    size: tuple[int, int] = (640, 480),
+    seed: int = 0,
+) -> list[tuple[int, int, str]]:
+    """A clip of a camera held over paper, showing each number (its MNIST digit images and its
+    text) for `frames_each` frames, with hand shake and sensor noise; returns (first frame,
+    last frame, text) per number, frames counted from 1. Codec from the extension: .mp4 is
+    mp4v, .avi is MJPG (both work in opencv-python-headless)."""
+    path = Path(path)
+    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
+    writer = cv2.VideoWriter(str(path), fourcc, fps, size)
+    if not writer.isOpened():
+        raise OSError(f"{path}: OpenCV cannot write this video")
+    rng = np.random.default_rng(seed)
+    shown, frame_no = [], 0
+    try:
+        for i, (digits, text) in enumerate(numbers):
+            photo = render_number(digits, [int(c) for c in text], seed * 100 + i, out_side=size[0], base_height=120)
+            still = scene(photo.image, size, rng)
+            for _ in range(frames_each):
+                dx, dy = rng.normal(0, 3, 2)  # the hand holding the camera
+                shake = np.float32([[1, 0, dx], [0, 1, dy]])
+                frame = cv2.warpAffine(still, shake, size, borderMode=cv2.BORDER_REPLICATE)
+                noise = rng.normal(0, 3, frame.shape)
+                frame = np.clip(frame + noise, 0, 255).astype(np.uint8)
+                writer.write(np.ascontiguousarray(frame[..., ::-1]))
+            shown.append((frame_no + 1, frame_no + frames_each, text))
+            frame_no += frames_each
+    finally:
+        writer.release()
+    return shown

@@ -7,17 +7,15 @@ never assumed, so float32, uint8 and int8 models all run through the same code.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import os
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from digitedge.errors import ModelError
+
+from .nativelog import captured_stderr
 
 # name -> module that provides `Interpreter`; "auto" tries them in this order.
 BACKENDS = {
@@ -91,7 +89,8 @@ class Model:
         self.backend, cls = interpreter_class(backend)
         check_model_file(self.path)
         try:
-            with native_info_logs_dropped():
+            # drop "INFO: Created TensorFlow Lite XNNPACK delegate", which no setting turns off
+            with captured_stderr(keep=lambda line: not line.startswith("INFO: ")):
                 self.interpreter = cls(model_path=str(self.path), num_threads=threads)
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
@@ -152,29 +151,6 @@ def as_probabilities(scores: np.ndarray) -> np.ndarray:
         return scores / scores.sum()
     e = np.exp(scores - scores.max())
     return e / e.sum()
-
-
-@contextlib.contextmanager
-def native_info_logs_dropped():
-    """Drop the C++ runtime's "INFO: Created TensorFlow Lite XNNPACK delegate" lines, which no
-    setting turns off, while passing its warnings and errors on to stderr."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # stderr replaced (pytest capture, a GUI)
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), fd)
-        try:
-            yield
-        finally:
-            os.dup2(saved, fd)
-            os.close(saved)
-            sink.seek(0)
-            kept = [ln for ln in sink.read().decode(errors="replace").splitlines(True) if not ln.startswith("INFO: ")]
-            sys.stderr.write("".join(kept))
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

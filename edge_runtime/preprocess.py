@@ -82,9 +82,12 @@ def working_copy(gray: np.ndarray, config: PhotoConfig) -> tuple[np.ndarray, flo
 
 
 def ink_is_dark(gray: np.ndarray) -> bool:
-    """Dark ink on light paper? The paper is most of the image, so its level is the median;
-    the ink is the tail that lies further from it."""
-    lo, median, hi = np.percentile(gray, (1, 50, 99))
+    """Dark ink on light paper? The paper is most of the picture's centre (a table or the
+    paper's edge may fill the borders), so its level is the centre's median; the ink is the
+    tail that lies further from it."""
+    h, w = gray.shape
+    centre = gray[h // 4 : h - h // 4, w // 4 : w - w // 4]
+    lo, median, hi = np.percentile(centre if centre.size >= 64 else gray, (1, 50, 99))
     return median - lo >= hi - median
 
 

@@ -98,11 +98,11 @@ def group_digits(mask: np.ndarray, config: SegmentConfig = SegmentConfig()) -> t
 
 
 def _adjacent(piece: Group, digits: list[Group]) -> Group | None:
-    """The digit right beside a piece (within a fifth of its height, level with it), if any."""
+    """The digit right beside a piece (a fifth of its height away at most, roughly level), if any."""
     best, best_gap = None, None
     for d in digits:
         gap = max(d.x - (piece.x + piece.w), piece.x - (d.x + d.w), 0)
-        level = piece.y >= d.y - 0.2 * d.h and piece.y + piece.h <= d.y + 1.2 * d.h
+        level = piece.y >= d.y - 0.4 * d.h and piece.y + piece.h <= d.y + 1.4 * d.h
         substantial = piece.area >= 0.02 * d.area and max(piece.w, piece.h) >= 0.15 * d.h
         if level and substantial and gap <= 0.2 * d.h and (best_gap is None or gap < best_gap):
             best, best_gap = d, gap

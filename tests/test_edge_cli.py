@@ -10,7 +10,6 @@ import json
 
 import numpy as np
 import pytest
-from digitedge.edge_runtime.recognizer import DEFAULT_MODEL
 from edge_helpers import DATA, edge_mnist_fixture  # noqa: F401
 from PIL import Image
 from test_edge_runtime import jpeg_bytes, png_header_only
@@ -18,6 +17,7 @@ from typer.testing import CliRunner
 
 from digitedge import synthetic
 from digitedge.cli import app
+from digitedge.edge_runtime.recognizer import DEFAULT_MODEL
 
 pytestmark = pytest.mark.edge
 runner = CliRunner()

@@ -153,3 +153,50 @@ def print_table(results) -> None:
         digits = "  ".join(f"{d.digit} {100 * d.probability:.1f}%" for d in reading.digits)
         table.add_row(path, reading.text, digits, f"{1000 * reading.seconds:.1f}")
     Console().print(table)
+
+
+def parse_roi(text: Optional[str]) -> Optional[tuple]:
+    if text is None:
+        return None
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise DigitedgeError(f"--roi {text}: expected x,y,width,height in pixels, e.g. 100,80,400,200") from None
+    return x, y, w, h
+
+
+@one_line_errors
+def webcam(
+    camera: int = typer.Option(0, "--camera", help="Camera index (0 is the first camera)."),
+    source: Optional[str] = typer.Option(
+        None, "--source", help="Instead of a camera: a video file or a stream URL OpenCV can open."
+    ),
+    roi: Optional[str] = typer.Option(None, "--roi", help="Only look in x,y,width,height of the frame."),
+    headless: bool = typer.Option(
+        False, "--headless", help="No window: print one JSON line per frame (for a Pi without a screen)."
+    ),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Stop after this many frames."),
+    save: Optional[Path] = typer.Option(None, "--save", help="Write every annotated frame into this folder."),
+    smooth: int = typer.Option(5, "--smooth", help="Frames each label is smoothed over (1: off)."),
+    model: Optional[Path] = ModelOption,
+    backend: str = BackendOption,
+    threads: Optional[int] = ThreadsOption,
+) -> None:
+    """Recognize digits live: boxes, labels, confidence, FPS and latency; q or Esc quits."""
+    from digitedge.edge_runtime.webcam import WebcamConfig, run, source_name
+
+    if smooth < 1 or (max_frames is not None and max_frames < 1):
+        raise DigitedgeError("--smooth and --max-frames must be at least 1")
+    chosen = camera if source is None else (int(source) if source.isdigit() else source)
+    recognizer = load_recognizer(model, backend, threads, deskew=False)
+    config = WebcamConfig(
+        source=chosen,
+        roi=parse_roi(roi),
+        headless=headless,
+        max_frames=max_frames,
+        save_dir=save,
+        smooth_frames=smooth,
+    )
+    summary = run(recognizer, config)
+    if summary.reason == "ended":
+        typer.echo(f"end of {source_name(chosen)} after {summary.frames} frames", err=True)

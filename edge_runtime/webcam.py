@@ -1,0 +1,244 @@
+"""Digits live from a camera or a video: the loop is in plain sight in `run`.
+
+Like TFLite's Raspberry Pi classify.py: read a frame, find and recognize the digits,
+draw or print them, count FPS every few frames, and always release the camera.
+Labels are smoothed over the last few frames per digit (matched by box overlap), so
+they don't flicker when one frame reads a 7 as a 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from digitedge.errors import DigitedgeError, SourceError
+
+from . import draw
+from .nativelog import captured_stderr
+
+QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc
+
+
+@dataclass(frozen=True)
+class WebcamConfig:
+    source: int | str = 0  # a camera index, or anything OpenCV opens: a file, a stream URL
+    roi: tuple[int, int, int, int] | None = None  # x, y, w, h: only look here
+    headless: bool = False  # no window: one JSON line per frame on stdout
+    max_frames: int | None = None
+    save_dir: Path | None = None  # annotated frames as JPEGs
+    smooth_frames: int = 5
+    fps_every: int = 10  # FPS is measured over this many frames
+    window: str = "digitedge"
+
+
+@dataclass
+class Detection:
+    box: tuple[int, int, int, int]  # x, y, w, h in the frame
+    digit: int  # smoothed over recent frames
+    probability: float  # smoothed
+    raw_digit: int  # this frame's own reading
+    raw_probability: float
+    track: int
+
+
+@dataclass
+class Summary:
+    frames: int
+    reason: str  # "ended" (a file's end), "max-frames", "quit"
+    seconds: float
+
+
+@dataclass
+class _Track:
+    box: tuple[int, int, int, int]
+    scores: deque
+    missed: int = 0
+    id: int = 0
+
+
+@dataclass
+class LabelSmoother:
+    """Per digit position, the mean of its last `frames` probability vectors (from the top 3)."""
+
+    frames: int = 5
+    tracks: list = field(default_factory=list)
+    next_id: int = 0
+
+    def update(self, predictions) -> list[Detection]:
+        out, used = [], set()
+        for p in predictions:
+            track = self._match(p.box, used)
+            if track is None:
+                track = _Track(p.box, deque(maxlen=self.frames), id=self.next_id)
+                self.next_id += 1
+                self.tracks.append(track)
+            used.add(track.id)
+            track.box, track.missed = p.box, 0
+            scores = np.zeros(10)
+            for digit, prob in p.top3:
+                scores[digit % 10] = prob
+            track.scores.append(scores)
+            mean = np.mean(track.scores, axis=0)
+            digit = int(mean.argmax())
+            out.append(Detection(p.box, digit, float(mean[digit]), p.digit, p.probability, track.id))
+        for t in self.tracks:
+            t.missed += t.id not in used
+        self.tracks = [t for t in self.tracks if t.missed <= self.frames]
+        return out
+
+    def _match(self, box, used):
+        best, best_iou = None, 0.3
+        for t in self.tracks:
+            if t.id not in used and (v := iou(box, t.box)) > best_iou:
+                best, best_iou = t, v
+        return best
+
+
+def iou(a, b) -> float:
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / max(1, a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def source_name(source: int | str) -> str:
+    return f"camera {source}" if isinstance(source, int) else str(source)
+
+
+def is_file(source: int | str) -> bool:
+    return isinstance(source, str) and "://" not in source and not source.startswith("/dev/")
+
+
+def open_source(source: int | str) -> cv2.VideoCapture:
+    """An opened capture, or a SourceError saying plainly why not."""
+    name = source_name(source)
+    if is_file(source) and not Path(source).exists():
+        raise SourceError(f"{name}: no such file")
+    with captured_stderr(keep=lambda line: False):  # OpenCV's and FFmpeg's own warnings
+        cap = cv2.VideoCapture(source)
+        opened = cap.isOpened()
+    if not opened:
+        cap.release()
+        if isinstance(source, int):
+            raise SourceError(f"{name}: cannot open (no such camera, or it is in use)")
+        if is_file(source):
+            raise SourceError(f"{name}: cannot open (not a video OpenCV can read)")
+        raise SourceError(f"{name}: cannot open the stream (unreachable, or not a video)")
+    return cap
+
+
+def open_window(name: str) -> None:
+    try:
+        cv2.namedWindow(name, cv2.WINDOW_AUTOSIZE)
+    except cv2.error:
+        raise DigitedgeError(
+            "cannot open a window: this OpenCV has no GUI (opencv-python-headless) or there is no "
+            "display; use --headless, or install opencv-python"
+        ) from None
+
+
+def frame_json(n: int, elapsed: float, latency: float, fps: float | None, detections) -> str:
+    return json.dumps(
+        {
+            "frame": n,
+            "time": round(elapsed, 3),
+            "latency_ms": round(1000 * latency, 2),
+            "fps": None if fps is None else round(fps, 1),
+            "text": "".join(str(d.digit) for d in detections),
+            "detections": [
+                {
+                    "box": list(d.box),
+                    "digit": d.digit,
+                    "probability": round(d.probability, 4),
+                    "raw_digit": d.raw_digit,
+                    "raw_probability": round(d.raw_probability, 4),
+                    "track": d.track,
+                }
+                for d in detections
+            ],
+        }
+    )
+
+
+def annotate(frame: np.ndarray, detections, roi, fps: float | None, latency: float) -> np.ndarray:
+    image = draw.boxes(frame.copy(), detections)
+    if roi is not None:
+        x, y, w, h = roi
+        cv2.rectangle(image, (x, y), (x + w, y + h), (255, 200, 0), 1)
+    text = "".join(str(d.digit) for d in detections) or "-"
+    fps_text = "--" if fps is None else f"{fps:.1f}"
+    draw.label(image, f"{text}   {fps_text} FPS   {1000 * latency:.0f} ms", 4, 24)
+    return image
+
+
+def detect(recognizer, frame: np.ndarray, roi) -> list:
+    """The digits in a BGR frame (or its region of interest), boxes in frame pixels."""
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    if roi is None:
+        return recognizer.detect(gray)
+    x, y, w, h = roi
+    found = recognizer.detect(gray[y : y + h, x : x + w])
+    return [dataclasses.replace(p, box=(p.box[0] + x, p.box[1] + y, p.box[2], p.box[3])) for p in found]
+
+
+def check_roi(roi, frame: np.ndarray) -> None:
+    h, w = frame.shape[:2]
+    x, y, rw, rh = roi
+    if x < 0 or y < 0 or rw < 8 or rh < 8 or x + rw > w or y + rh > h:
+        raise DigitedgeError(f"--roi {x},{y},{rw},{rh} is not inside the {w}x{h} frame")
+
+
+def run(recognizer, config: WebcamConfig, out=None) -> Summary:
+    """The camera loop. Raises SourceError when the source won't open or a live one drops."""
+    out = out or sys.stdout
+    name = source_name(config.source)
+    if config.save_dir is not None:
+        config.save_dir.mkdir(parents=True, exist_ok=True)
+    cap = open_source(config.source)
+    smoother = LabelSmoother(config.smooth_frames)
+    n, fps, reason = 0, None, "max-frames"
+    start = tick = time.perf_counter()
+    try:
+        if not config.headless:
+            open_window(config.window)
+        while config.max_frames is None or n < config.max_frames:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                if is_file(config.source):
+                    reason = "ended"
+                    break
+                raise SourceError(f"{name}: stopped delivering frames after {n} frames (disconnected?)")
+            n += 1
+            if n == 1 and config.roi is not None:
+                check_roi(config.roi, frame)
+            t0 = time.perf_counter()
+            detections = smoother.update(detect(recognizer, frame, config.roi))
+            latency = time.perf_counter() - t0
+            if n % config.fps_every == 0:  # averaged over the last fps_every frames
+                now = time.perf_counter()
+                fps, tick = config.fps_every / (now - tick), now
+            if config.headless:
+                out.write(frame_json(n, time.perf_counter() - start, latency, fps, detections) + "\n")
+                out.flush()
+            if not config.headless or config.save_dir is not None:
+                shown = annotate(frame, detections, config.roi, fps, latency)
+                if config.save_dir is not None:
+                    cv2.imwrite(str(config.save_dir / f"frame_{n:06d}.jpg"), shown)
+                if not config.headless:
+                    cv2.imshow(config.window, shown)
+                    if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
+                        reason = "quit"
+                        break
+    finally:
+        cap.release()  # always: a camera left open stays locked for other programs
+        if not config.headless:
+            cv2.destroyAllWindows()
+    return Summary(n, reason, time.perf_counter() - start)

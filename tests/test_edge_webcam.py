@@ -1,0 +1,208 @@
+"""`digitedge webcam`: a synthetic clip through --headless, sources that fail, the loop's exits.
+
+TensorFlow-free: runs in the edge-only environments. No camera or display is needed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import cv2
+import numpy as np
+import pytest
+from edge_helpers import edge_mnist_fixture, recognizer  # noqa: F401
+from typer.testing import CliRunner
+
+from digitedge import synthetic
+from digitedge.cli import app
+from digitedge.edge_runtime import webcam
+from digitedge.edge_runtime.preprocess import normalize
+from digitedge.errors import DigitedgeError, SourceError
+
+pytestmark = pytest.mark.edge
+runner = CliRunner()
+NUMBERS = ["4025", "317", "86"]
+FRAMES_EACH = 12
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def errors(result) -> list[str]:
+    return [ln for ln in result.stderr.splitlines() if not ln.startswith("warning: ")]
+
+
+def clear_digits(mnist, reader, text: str, skip: int = 0) -> list[np.ndarray]:
+    """For each character, an MNIST test digit of that label the model reads surely: the clip
+    tests the camera path, not the model on MNIST's hardest digits."""
+    out = []
+    for c in text:
+        found = 0
+        for index in np.nonzero(mnist.y_test == int(c))[0]:
+            probs = reader.model.run(normalize(mnist.x_test[index]))
+            if probs.argmax() == int(c) and probs.max() > 0.95:
+                if found == skip:
+                    out.append(mnist.x_test[index])
+                    break
+                found += 1
+    return out
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, edge_mnist):
+    reader = recognizer()
+    numbers = [(clear_digits(edge_mnist, reader, t, skip=i), t) for i, t in enumerate(NUMBERS)]
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    shown = synthetic.write_video(path, numbers, frames_each=FRAMES_EACH)
+    return path, shown
+
+
+def frames(result) -> list[dict]:
+    return [json.loads(ln) for ln in result.stdout.splitlines()]
+
+
+def test_headless_reads_the_numbers_shown(clip):
+    path, shown = clip
+    result = run("webcam", "--source", path, "--headless")
+    assert result.exit_code == 0, result.output
+    lines = frames(result)
+    assert [f["frame"] for f in lines] == list(range(1, FRAMES_EACH * len(NUMBERS) + 1))
+    for first, last, text in shown:
+        texts = Counter(f["text"] for f in lines[first - 1 : last])
+        assert texts.most_common(1)[0][0] == text, texts
+    f = lines[-1]
+    assert f["fps"] > 0 and f["latency_ms"] > 0
+    d = f["detections"][0]
+    assert set(d) == {"box", "digit", "probability", "raw_digit", "raw_probability", "track"}
+    assert errors(result) == [f"end of {path} after {FRAMES_EACH * len(NUMBERS)} frames"]
+
+
+def test_max_frames_roi_and_save(clip, tmp_path):
+    path, shown = clip
+    result = run(
+        "webcam", "--source", path, "--headless", "--max-frames", 5, "--roi", "0,0,330,480", "--save", tmp_path / "rec"
+    )
+    assert result.exit_code == 0, result.output
+    lines = frames(result)
+    assert len(lines) == 5
+    for f in lines:  # only the left part of "4025" is inside the region
+        assert all(d["box"][0] + d["box"][2] <= 330 for d in f["detections"])
+        assert f["text"] and "4025".startswith(f["text"])
+    saved = sorted(p.name for p in (tmp_path / "rec").iterdir())
+    assert saved == [f"frame_{n:06d}.jpg" for n in range(1, 6)]
+    assert cv2.imread(str(tmp_path / "rec" / saved[0])).shape == (480, 640, 3)
+
+
+def test_avi_clip(tmp_path, edge_mnist):
+    reader = recognizer()
+    path = tmp_path / "clip.avi"
+    synthetic.write_video(path, [(clear_digits(edge_mnist, reader, "59"), "59")], frames_each=4)
+    result = run("webcam", "--source", path, "--headless")
+    assert result.exit_code == 0, result.output
+    assert Counter(f["text"] for f in frames(result)).most_common(1)[0][0] == "59"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--camera", 97], "camera 97: cannot open (no such camera, or it is in use)"),
+        (["--source", "nope.mp4"], "nope.mp4: no such file"),
+        (
+            ["--source", "http://127.0.0.1:9/cam.mjpg"],
+            "http://127.0.0.1:9/cam.mjpg: cannot open the stream (unreachable, or not a video)",
+        ),
+        (["--source", "{text}"], "{text}: cannot open (not a video OpenCV can read)"),
+        (["--roi", "1,2,3"], "--roi 1,2,3: expected x,y,width,height in pixels, e.g. 100,80,400,200"),
+    ],
+)
+def test_sources_that_fail_are_one_line(tmp_path, args, message):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    args = [str(a).format(text=text) for a in args]
+    result = run("webcam", "--headless", *args)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and result.stdout == ""
+    assert errors(result) == ["error: " + message.format(text=text)]
+
+
+def test_roi_outside_the_frame(clip):
+    path, _ = clip
+    result = run("webcam", "--source", path, "--headless", "--roi", "600,400,200,200")
+    assert result.exit_code == 1
+    assert errors(result) == ["error: --roi 600,400,200,200 is not inside the 640x480 frame"]
+
+
+class FakeCapture:
+    """A camera that delivers `frames` frames, then fails as an unplugged one does."""
+
+    def __init__(self, frames: int):
+        self.left, self.released = frames, False
+
+    def read(self):
+        if self.left == 0:
+            return False, None
+        self.left -= 1
+        return True, np.full((240, 320, 3), 220, np.uint8)
+
+    def release(self):
+        self.released = True
+
+
+def test_camera_that_drops_is_released(monkeypatch):
+    cap = FakeCapture(3)
+    monkeypatch.setattr(webcam, "open_source", lambda source: cap)
+    config = webcam.WebcamConfig(source=0, headless=True)
+    lines = []
+    with pytest.raises(SourceError, match=r"^camera 0: stopped delivering frames after 3 frames"):
+        webcam.run(recognizer(), config, out=type("Out", (), {"write": lines.append, "flush": lambda s: None})())
+    assert cap.released and len(lines) == 3
+
+
+def test_q_quits_and_releases(monkeypatch):
+    cap = FakeCapture(100)
+    keys = iter([-1, -1, ord("q")])
+    shown = []
+    monkeypatch.setattr(webcam, "open_source", lambda source: cap)
+    monkeypatch.setattr(cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(cv2, "imshow", lambda name, image: shown.append(image.shape))
+    monkeypatch.setattr(cv2, "waitKey", lambda delay: next(keys))
+    monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+    summary = webcam.run(recognizer(), webcam.WebcamConfig(source=0))
+    assert summary.reason == "quit" and summary.frames == 3 and cap.released
+    assert shown == [(240, 320, 3)] * 3
+
+
+def test_no_gui_is_a_clear_error(monkeypatch):
+    cap = FakeCapture(5)
+
+    def no_gui(*args):
+        raise cv2.error("The function is not implemented")
+
+    monkeypatch.setattr(webcam, "open_source", lambda source: cap)
+    monkeypatch.setattr(cv2, "namedWindow", no_gui)
+    monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+    with pytest.raises(DigitedgeError, match="use --headless"):
+        webcam.run(recognizer(), webcam.WebcamConfig(source=0))
+    assert cap.released
+
+
+def test_smoothing_holds_the_label_through_a_bad_frame():
+    from digitedge.edge_runtime.recognizer import Prediction
+
+    def seen(digit, p):
+        return [
+            Prediction(
+                digit, p, [(digit, p), ((digit + 1) % 10, 1 - p), ((digit + 2) % 10, 0.0)], 0.0, (100, 100, 40, 60)
+            )
+        ]
+
+    smoother = webcam.LabelSmoother(frames=5)
+    for _ in range(4):
+        smoother.update(seen(7, 0.95))
+    (d,) = smoother.update(seen(1, 0.6))  # one frame misreads it
+    assert d.digit == 7 and d.raw_digit == 1
+    assert smoother.update([]) == []
+    (moved,) = smoother.update([Prediction(7, 0.9, [(7, 0.9)], 0.0, (400, 100, 40, 60))])
+    assert moved.track != d.track  # somewhere else: a new digit
