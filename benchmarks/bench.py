@@ -188,6 +188,8 @@ def run(config: BenchConfig, log=lambda message: None) -> dict:
     photo, photo_info = bench_photo(mnist.x_test, mnist.y_test)
     images, labels = mnist.x_test[: config.images], mnist.y_test[: config.images]
 
+    if not backends and any(kind_of(p) == TFLITE for p in config.models):
+        raise DigitedgeError("no TFLite interpreter is installed (pip install digitedge[edge])")
     specs, rows_failed = specs_for(config, backends)
     log(f"loading {len(specs)} configurations")
     targets, failed = load_targets(specs, photo, log)

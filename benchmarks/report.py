@@ -146,7 +146,7 @@ def busy_note(results: dict) -> str:
             "shared the same conditions, are the reliable part.")
 
 
-def report_md(results: dict) -> str:
+def report_md(results: dict, charts: bool = True) -> str:
     s, m = results["settings"], results["machine"]
     out = [f"# Benchmark: {', '.join(dict.fromkeys(r['model'] for r in results['rows']))}", ""]
     out += [f"Run {results['started']} ({results['seconds']} s) with `{results['command']}`.", ""]
@@ -197,7 +197,8 @@ def report_md(results: dict) -> str:
                 stat_rows.append([r["model"], runtime_label(r), str(r["threads"]), metric, str(st["n"])]
                                  + [num(st[k], ".1f") for k in STAT_KEYS])
     out += [md_table(["model", "runtime", "threads", "metric", "runs", *STAT_KEYS], stat_rows), ""]
-    out += [f"![latency vs accuracy]({CHART_ACCURACY})", "", f"![latency]({CHART_LATENCY})", ""]
+    if charts:
+        out += [f"![latency vs accuracy]({CHART_ACCURACY})", "", f"![latency]({CHART_LATENCY})", ""]
     out += ["## Method", "", *method_notes(results), ""]
     return "\n".join(out)
 
@@ -286,7 +287,7 @@ def write_all(results: dict, out: Path) -> list[str]:
     write_json(results, out / "results.json")
     write_csv(results, out / "results.csv")
     note = write_charts(results, out)
-    atomic.write_text(out / "report.md", report_md(results))
+    atomic.write_text(out / "report.md", report_md(results, charts=note is None))
     return [note] if note else []
 
 
