@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from digitedge import __version__
-from digitedge.commands import bench, convert, data, edge, train
+from digitedge.commands import bench, convert, data, edge, serve, train
 
 app = typer.Typer(
     name="digitedge",

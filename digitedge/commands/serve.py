@@ -1,0 +1,135 @@
+"""`digitedge serve`: a web page and an HTTP API on the device (needs the `web` extra).
+
+Imports stay inside the command body: `digitedge --help` must not load Starlette or OpenCV.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from digitedge.commands import one_line_errors
+from digitedge.commands.edge import BackendOption, ModelOption, ThreadsOption
+from digitedge.errors import DigitedgeError
+
+# The live source, as `digitedge webcam` takes it.
+CameraOption = typer.Option(None, "--camera", help="Camera index (0 is the first camera).")
+SourceOption = typer.Option(None, "--source", help="A video file or a stream URL instead of a camera.")
+RoiOption = typer.Option(None, "--roi", help="Read only this region of each frame: x,y,w,h in pixels.")
+
+LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+@one_line_errors
+def serve(
+    camera: Optional[int] = CameraOption,
+    source: Optional[str] = SourceOption,
+    roi: Optional[str] = RoiOption,
+    model: Optional[Path] = ModelOption,
+    backend: str = BackendOption,
+    threads: Optional[int] = ThreadsOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but loopback needs the token."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    token: Optional[str] = typer.Option(
+        None,
+        "--token",
+        envvar="DIGITEDGE_TOKEN",
+        help="Token clients must send (header Authorization: Bearer <token>, or ?token=). Generated when the "
+        "host is not loopback and none is given; on loopback, required only when given.",
+    ),
+    max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest upload accepted (MB); bigger get 413."),
+    max_waiting: int = typer.Option(4, "--max-waiting", help="Uploads that may wait for inference; more get 503."),
+    workers: int = typer.Option(1, "--workers", help="Inference threads for uploads."),
+    save: Optional[Path] = typer.Option(None, "--save", help="Keep every upload and its result in this folder."),
+    loop: bool = typer.Option(False, "--loop", help="Play a video file again when it ends."),
+    deskew: bool = typer.Option(False, "--deskew", help="Straighten slanted digits first."),
+) -> None:
+    """Serve a page and an HTTP API: the live view with the digits read, and photo uploads."""
+    if camera is not None and source is not None:
+        raise DigitedgeError("give --camera or --source, not both")
+    if not 0 <= port <= 65535:
+        raise DigitedgeError(f"--port {port}: not a port number (0-65535)")
+    if max_upload_mb <= 0 or max_waiting < 0 or workers < 1:
+        raise DigitedgeError("--max-upload-mb must be > 0, --max-waiting >= 0 and --workers >= 1")
+    try:
+        import uvicorn
+
+        from digitedge.serve.app import ServeConfig, create_app
+        from digitedge.serve.source import parse_roi
+    except ImportError as e:
+        raise DigitedgeError(f"serve needs the web extra: pip install 'digitedge[web]' ({e})") from None
+    import secrets
+    import socket
+
+    if token is not None and len(token) < 16:
+        raise DigitedgeError("--token: use at least 16 characters (or leave it out to have one generated)")
+    generated = token is None and not is_loopback(host)
+    if generated:
+        token = secrets.token_urlsafe(24)
+    config = ServeConfig(
+        model=model,
+        backend=backend,
+        threads=threads,
+        deskew=deskew,
+        camera=camera,
+        source=source,
+        loop=loop,
+        roi=parse_roi(roi),
+        token=token,
+        max_upload=int(max_upload_mb * 1024 * 1024),
+        max_waiting=max_waiting,
+        workers=workers,
+        save=save,
+    )
+    app = create_app(config)
+    runtime = app.state.runtime
+    try:
+        for w in runtime.model_warnings:
+            typer.echo(f"warning: {w}", err=True)
+        shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
+        address = f"http://{shown}:{port}/"
+        what = runtime.source.spec.name if runtime.source else "uploads only"
+        typer.echo(f"serving {what} with {runtime.model_info['file']} ({runtime.model_info['backend']})", err=True)
+        typer.echo(f"open {address}" + (f"?token={token}" if token else ""), err=True)
+        if generated:
+            typer.echo(f"token (generated; send it as Authorization: Bearer <token>): {token}", err=True)
+        typer.echo("Ctrl-C to stop", err=True)
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig, frame):
+                runtime.stopping.set()  # open live views end now, so shutdown does not wait for them
+                super().handle_exit(sig, frame)
+
+        server = Server(
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,  # the token may be in a query string
+                timeout_graceful_shutdown=3,
+                lifespan="on",
+            )
+        )
+        try:
+            server.run()
+        except SystemExit:  # uvicorn exits when it cannot bind; its own log line says why
+            server.started = False
+        if not server.started:
+            raise DigitedgeError(f"cannot listen on {host}:{port} (in use, or not an address of this device?)")
+    finally:
+        runtime.close()  # the camera is released however we stop
+    typer.echo("stopped", err=True)
