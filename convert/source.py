@@ -93,7 +93,10 @@ def shape_of(tensor) -> tuple:
 
 
 def check_shapes(model, path: Path) -> None:
-    inputs, outputs = list(model.inputs or []), list(model.outputs or [])
+    try:
+        inputs, outputs = list(model.inputs or []), list(model.outputs or [])
+    except (AttributeError, ValueError):  # a Sequential saved before it was ever built
+        raise SourceModelError(f"{path}: the model has no defined input shape") from None
     if len(inputs) != 1 or len(outputs) != 1:
         raise SourceModelError(f"{path}: model has {len(inputs)} inputs and {len(outputs)} outputs, "
                                "expected 1 and 1")
