@@ -243,17 +243,20 @@ def write_charts(results: dict, out: Path) -> str | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return "matplotlib is not installed: charts skipped (pip install matplotlib)"
     rows = [r for r in results["rows"] if r["status"] == "ok" and r.get("invoke_us")]
     labels = [f"{r['model']}\n{runtime_label(r)}, {r['threads']}t" for r in rows]
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(9, 5))
+    markers = "osD^vP*Xh"
+    models = list(dict.fromkeys(r["model"] for r in rows))
     for r, label in zip(rows, labels):
         if r.get("accuracy") is not None:
-            ax.scatter(r["invoke_us"]["median"], 100 * r["accuracy"], s=60)
-            ax.annotate(label.replace("\n", " "), (r["invoke_us"]["median"], 100 * r["accuracy"]),
-                        textcoords="offset points", xytext=(6, 4), fontsize=8)
+            ax.scatter(r["invoke_us"]["median"], 100 * r["accuracy"], s=70, alpha=0.85,
+                       marker=markers[models.index(r["model"]) % len(markers)], label=label.replace("\n", ", "))
+    ax.legend(fontsize=8, loc="best")
     ax.set_xscale("log")
     ax.set_xlabel("single-image inference latency, median (µs, log scale)")
     ax.set_ylabel("accuracy on MNIST test images (%)")
@@ -267,9 +270,14 @@ def write_charts(results: dict, out: Path) -> str | None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.55 * len(rows) + 1.8), sharey=True)
     for ax, metric, title in zip(axes, ("invoke", "predict"), ("inference (invoke)", "whole predict path")):
         med = [r[f"{metric}_us"]["median"] for r in rows]
-        p90 = [r[f"{metric}_us"]["p90"] - r[f"{metric}_us"]["median"] for r in rows]
-        ax.barh(range(len(rows)), med, xerr=[[0] * len(rows), p90], color="tab:blue", alpha=0.8)
+        p90 = [r[f"{metric}_us"]["p90"] for r in rows]
+        ax.barh(range(len(rows)), med, xerr=[[0] * len(rows), [b - a for a, b in zip(med, p90)]],
+                color="tab:blue", alpha=0.8, error_kw={"ecolor": "0.4"})
+        for i, (v, end) in enumerate(zip(med, p90)):
+            ax.text(end * 1.08, i, us(v), va="center", ha="left", fontsize=8)
         ax.set_xscale("log")
+        ax.set_xlim(min(med) / 2, max(p90) * 6)
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(f"{title}: median, bar to p90 (µs, log)")
         ax.grid(True, axis="x", which="both", alpha=0.3)
     axes[0].set_yticks(range(len(rows)), labels, fontsize=8)
