@@ -256,7 +256,10 @@ def write_charts(results: dict, out: Path) -> str | None:
         if r.get("accuracy") is not None:
             ax.scatter(r["invoke_us"]["median"], 100 * r["accuracy"], s=70, alpha=0.85,
                        marker=markers[models.index(r["model"]) % len(markers)], label=label.replace("\n", ", "))
-    ax.legend(fontsize=8, loc="best")
+    if any(r.get("accuracy") is not None for r in rows):
+        ax.legend(fontsize=8, loc="best")
+    else:
+        ax.text(0.5, 0.5, "accuracy not measured (--images 0)", transform=ax.transAxes, ha="center")
     ax.set_xscale("log")
     ax.set_xlabel("single-image inference latency, median (µs, log scale)")
     ax.set_ylabel("accuracy on MNIST test images (%)")
