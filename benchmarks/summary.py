@@ -110,7 +110,8 @@ def goals(rows: list[dict]) -> list[dict]:
 
     fast = ratio(median(keras, "invoke") if keras else None, median(i1, "invoke") if i1 else None)
     if fast is None:
-        why = "needs models/digits.keras (or --model X.keras) and TensorFlow" if keras is None else ""
+        why = ("no Keras model measured: models/digits.keras (written by `digitedge publish`) was not there, "
+               "TensorFlow is not installed, or --model named none" if keras is None else "")
         out.append(goal("TFLite int8 single-image inference at least 100x faster than Keras model.predict",
                         ">= 100x", None, None, "-", why))
     else:
