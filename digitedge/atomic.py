@@ -17,6 +17,7 @@ def atomic_path(target: str | Path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's 0600 would hide models from other users
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -31,3 +32,9 @@ def write_text(target: str | Path, text: str) -> None:
 def write_bytes(target: str | Path, data: bytes) -> None:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
