@@ -9,6 +9,7 @@ by report.py.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import sys
@@ -23,7 +24,17 @@ from digitedge.errors import DigitedgeError
 
 from . import accuracy, machine, memory, timing
 from .photo import bench_photo
-from .targets import KERAS, KERAS_HINT, KERAS_METHODS, TFLITE, Spec, build, kind_of, tensorflow_installed
+from .targets import (
+    KERAS,
+    KERAS_HINT,
+    KERAS_METHODS,
+    TFLITE,
+    Spec,
+    build,
+    fix_opencv_threads,
+    kind_of,
+    tensorflow_installed,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = ("digits_float32.tflite", "digits_int8.tflite")
@@ -207,8 +218,9 @@ def run(config: BenchConfig, log=lambda message: None) -> dict:
     for t in targets:
         runs = config.keras_runs if t.spec.kind == KERAS else config.runs
         warmup = min(config.warmup, runs) if t.spec.kind == KERAS else config.warmup
-        tasks += [timing.Task(f"{t.spec.key}|invoke", t.invoke, runs, warmup),
-                  timing.Task(f"{t.spec.key}|predict", t.predict, runs, max(1, warmup))]
+        cv_threads = functools.partial(fix_opencv_threads, t.spec.threads)
+        tasks += [timing.Task(f"{t.spec.key}|invoke", t.invoke, runs, warmup, before=cv_threads),
+                  timing.Task(f"{t.spec.key}|predict", t.predict, runs, max(1, warmup), before=cv_threads)]
     for task in timing.interleave(tasks, rounds=config.rounds):
         key, metric = task.key.rsplit("|", 1)
         row = rows[key]

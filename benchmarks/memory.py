@@ -52,7 +52,7 @@ def peak_rss_mb() -> float:
 
 
 def child(args: dict) -> dict:
-    from .targets import KERAS, Spec, build, import_keras
+    from .targets import KERAS, Spec, build, fix_opencv_threads, import_keras
 
     spec = Spec(args["name"], Path(args["path"]), args["kind"], args["runtime"], args["threads"])
     photo = np.load(args["photo"])
@@ -62,6 +62,7 @@ def child(args: dict) -> dict:
     else:
         from digitedge.edge_runtime import preprocess, recognizer  # noqa: F401
 
+    fix_opencv_threads(spec.threads)
     before = rss_mb()
     target = build(spec, photo)
     for _ in range(CALLS):

@@ -213,7 +213,8 @@ def method_notes(results: dict) -> list[str]:
         f"alike. {s['warmup']} untimed warm-up calls first; then {s['runs']} timed calls of each metric "
         f"({s['keras_runs']} for Keras, whose calls take ~1000x longer). Each call is timed alone with "
         "`time.perf_counter_ns`; the garbage collector is off during a chunk.",
-        "- **Threads** are fixed: the interpreter's `num_threads`; TensorFlow's intra-op pool "
+        "- **Threads** are fixed: the interpreter's `num_threads`, and OpenCV's thread count for the predict "
+        "path's preprocessing (`cv2.setNumThreads`, set again before each chunk); TensorFlow's intra-op pool "
         f"({keras_threads or 'n/a'} thread(s), inter-op 1) for Keras, set once per process, so Keras runs at the "
         "lowest thread count only.",
         f"- **Predict input**: {photo['source']}, {photo['shape'][1]}x{photo['shape'][0]} px RGB, "

@@ -50,7 +50,19 @@ def kind_of(path: Path) -> str | None:
 
 
 def tensorflow_installed() -> bool:
-    return importlib.util.find_spec("tensorflow") is not None
+    """Without importing it (seconds, and hundreds of MB)."""
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):  # a broken install, or blocked in sys.modules
+        return False
+
+
+def fix_opencv_threads(threads: int) -> None:
+    """OpenCV runs the photo preprocessing with its own thread pool (all cores by default);
+    the predict path of a configuration uses the configuration's thread count there too."""
+    import cv2
+
+    cv2.setNumThreads(threads)
 
 
 def top1(probabilities: np.ndarray) -> int:

@@ -35,12 +35,18 @@ def stats(samples_ns, unit: float = 1e3) -> dict:
 
 @dataclass
 class Task:
-    """One thing to time: `fn()` called `runs` times after `warmup` untimed calls."""
+    """One thing to time: `fn()` called `runs` times after `warmup` untimed calls.
+
+    `before()`, when given, runs untimed before the warm-up and before every chunk:
+    it puts back per-configuration process state (OpenCV's thread count) that the
+    other configurations' chunks change.
+    """
 
     key: str
     fn: Callable[[], object]
     runs: int
     warmup: int = 0
+    before: Callable[[], object] | None = None
     samples: list[int] = field(default_factory=list)
     error: str | None = None
 
@@ -62,6 +68,8 @@ def interleave(tasks: list[Task], rounds: int = 20) -> list[Task]:
     """
     for t in tasks:
         try:
+            if t.before:
+                t.before()
             for _ in range(t.warmup):
                 t.fn()
         except Exception as e:  # reported per configuration
@@ -75,8 +83,10 @@ def interleave(tasks: list[Task], rounds: int = 20) -> list[Task]:
             # calls so far after this round, spread evenly: sums to exactly t.runs
             want = math.floor(t.runs * (r + 1) / rounds) - len(t.samples)
             gc_was = gc.isenabled()
-            gc.disable()
             try:
+                if t.before:
+                    t.before()
+                gc.disable()
                 time_calls(t.fn, want, t.samples)
             except Exception as e:
                 t.error = f"{type(e).__name__}: {e}"
