@@ -115,11 +115,12 @@ def resolve_backends(wanted: list[str] | None) -> list[str]:
     return chosen
 
 
-def pin_to_one_core() -> int:
-    """The --pi profile: this process (and its children) on one core only."""
+def pin_to_one_core() -> int | None:
+    """The --pi profile: this process (and its children) on one core only; None where the OS can't."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
     core = max(machine.usable_cores())
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {core})
+    os.sched_setaffinity(0, {core})
     return core
 
 
