@@ -2,8 +2,10 @@
 
     GET  /                  the page (plain HTML/JS, works on a phone)
     POST /api/predict       image bytes or multipart -> the JSON of `digitedge predict --json`
-    GET  /api/stream        the live readings as server-sent events (JSON); ?limit=N ends after N
-    GET  /api/video.mjpg    the live view, annotated, as MJPEG; ?frames=N ends after N
+    GET  /api/stream        the live readings as server-sent events: per frame the JSON line of
+                            `digitedge webcam --headless`, plus the source's state; ends when
+                            the source does, or after ?limit=N events
+    GET  /api/video.mjpg    the live view, annotated, as MJPEG; ends with the source, or after ?frames=N
     GET  /api/frame.jpg     the latest annotated frame
     GET  /api/health        model, backend, uptime, frames processed, source state, last error
     GET  /api/model         the model file and its embedded metadata
@@ -63,6 +65,7 @@ class ServeConfig:
     source: Optional[str] = None  # a video file or stream URL; neither: uploads only
     loop: bool = False  # a video file starts again when it ends
     roi: Optional[Roi] = None
+    smooth: int = 5  # live labels are smoothed over this many frames (1: off)
     token: Optional[str] = None  # when set, every request must carry it
     max_upload: int = 10 * MB  # bytes of one uploaded image
     max_waiting: int = 4  # uploads that may wait for a worker; more get 503
@@ -140,9 +143,17 @@ class Runtime:
         self.model_info = self._model_info()
         self.source: Optional[LiveSource] = None
         if config.camera is not None or config.source:
-            spec = SourceSpec(config.camera, config.source, config.loop)
+            chosen = config.camera if config.camera is not None else config.source
+            if isinstance(chosen, str) and chosen.isdigit():
+                chosen = int(chosen)  # as `webcam --source 1` does
             live_recognizer = load_recognizer(config)[0]  # its own interpreter: they are not thread-safe
-            self.source = LiveSource(spec, live_recognizer, config.roi, on_error=self.note_error_from("source"))
+            self.source = LiveSource(
+                SourceSpec(chosen, config.loop),
+                live_recognizer,
+                config.roi,
+                smooth_frames=config.smooth,
+                on_error=self.note_error_from("source"),
+            )
         if config.save is not None:
             config.save.mkdir(parents=True, exist_ok=True)
 
@@ -414,28 +425,33 @@ def check_streams(rt: Runtime) -> None:
 
 STREAM_POLL = 1 / 30  # how often a stream looks for a new frame (s)
 KEEPALIVE = 15.0  # an event stream sends a comment when idle this long (s)
+RETRY_MS = 3000  # how soon a browser reconnects a dropped event stream
+FINAL = ("ended", "stopped")  # source states after which no frame will come
 
 
 async def stream(request: Request) -> Response:
-    """Server-sent events: one JSON event per processed frame (and per source status change)."""
+    """Server-sent events: one JSON event per processed frame and per change of the source's state.
+
+    The stream ends after the event that reports a final state (a video that `ended`, a server
+    that `stopped`), or after ?limit=N events.
+    """
     rt = runtime_of(request)
+    source = live(request)
     limit = positive_int(request, "limit")
     check_streams(rt)
 
     async def events():
         rt.streams += 1
         try:
+            yield f"retry: {RETRY_MS}\n\n"
             last, sent, idle_since = -1, 0, time.monotonic()
             while not rt.stopping.is_set():
-                if rt.source is None:
-                    seq, event = 0, {"frame": 0, "text": "", "digits": [], "source": {"status": "none", "error": None}}
-                else:
-                    seq, event, _ = rt.source.snapshot()
+                seq, event, _ = source.snapshot()
                 if seq != last:
                     last, idle_since = seq, time.monotonic()
                     yield f"data: {json.dumps(event)}\n\n"
                     sent += 1
-                    if limit and sent >= limit:
+                    if (limit and sent >= limit) or event["source"]["status"] in FINAL:
                         return
                 elif time.monotonic() - idle_since > KEEPALIVE:
                     idle_since = time.monotonic()
@@ -449,7 +465,11 @@ async def stream(request: Request) -> Response:
 
 
 async def video(request: Request) -> Response:
-    """The annotated live view as MJPEG (multipart/x-mixed-replace), a new part per new frame."""
+    """The annotated live view as MJPEG (multipart/x-mixed-replace), a part per new frame.
+
+    Ends after the last frame of a source that ended (the browser keeps showing it), or after
+    ?frames=N frames.
+    """
     rt = runtime_of(request)
     source = live(request)
     limit = positive_int(request, "frames")
@@ -460,7 +480,7 @@ async def video(request: Request) -> Response:
         try:
             last, sent = -1, 0
             while not rt.stopping.is_set():
-                seq, _, jpeg = source.snapshot()
+                seq, event, jpeg = source.snapshot()
                 if jpeg is not None and seq != last:
                     last = seq
                     head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
@@ -468,6 +488,8 @@ async def video(request: Request) -> Response:
                     sent += 1
                     if limit and sent >= limit:
                         return
+                if event["source"]["status"] in FINAL and seq == last:
+                    return
                 await asyncio.sleep(STREAM_POLL)
         finally:
             rt.streams -= 1

@@ -1,0 +1,381 @@
+"""`digitedge serve`: the API through Starlette's test client, the live source, the command.
+
+TensorFlow-free (edge + web extras). Every status the API promises, a decompression bomb,
+an empty body, a text file, a burst that gets 503s and no failures, a video that ends, a
+camera that drops, the token. No network: the test client calls the app in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from edge_helpers import edge_mnist_fixture, recognizer  # noqa: F401
+from serve_helpers import blank_png, clip, number_photo, png_bomb
+from typer.testing import CliRunner
+
+pytest.importorskip("starlette", reason="needs the web extra: pip install 'digitedge[web]'")
+pytest.importorskip("httpx", reason="starlette's test client needs httpx (the dev extra)")
+
+with warnings.catch_warnings():  # newer Starlette would rather have httpx2, not on every index yet
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from starlette.testclient import TestClient  # noqa: E402
+
+from digitedge.cli import app as cli  # noqa: E402
+from digitedge.serve.app import ServeConfig, create_app  # noqa: E402
+from digitedge.serve.source import LiveSource, SourceSpec  # noqa: E402
+
+pytestmark = pytest.mark.edge
+TOKEN = "s3cret-token-for-the-tests"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, edge_mnist):
+    folder = tmp_path_factory.mktemp("serve")
+    reader = recognizer()
+    photo = number_photo(edge_mnist, reader, "86", folder / "eighty-six.jpg")
+    video = folder / "clip.mp4"
+    shown = clip(edge_mnist, reader, video, ["4025", "317"], frames_each=8)
+    return {"photo": photo, "video": video, "shown": shown, "folder": folder}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app(ServeConfig())) as c:
+        yield c
+
+
+def status_of(response) -> tuple[int, str]:
+    body = response.json()
+    assert set(body) >= {"error", "status"} and body["status"] == response.status_code, body
+    assert body["error"] and "\n" not in body["error"]
+    return response.status_code, body["error"]
+
+
+# --- /api/predict ---------------------------------------------------------------------------
+
+
+def test_predict_answers_what_predict_json_prints(client, files):
+    photo = files["photo"]
+    printed = CliRunner().invoke(cli, ["predict", "--json", str(photo)])
+    assert printed.exit_code == 0, printed.output
+    expected = json.loads(printed.stdout.splitlines()[0])
+    r = client.post("/api/predict?name=eighty-six.jpg", content=photo.read_bytes())
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["text"] == "86"
+    assert set(got) == set(expected)
+    for key in ("text", "probability", "digits"):
+        assert got[key] == expected[key]
+    assert got["path"] == "eighty-six.jpg"
+
+
+def test_predict_multipart_and_raw(client, files):
+    data = files["photo"].read_bytes()
+    r = client.post("/api/predict", files={"file": ("../../etc/photo.jpg", data, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    assert r.json()["text"] == "86" and r.json()["path"] == "photo.jpg"  # the name, never a path
+    r = client.post("/api/predict", content=data, headers={"Content-Type": "image/jpeg"})
+    assert r.status_code == 200 and r.json()["text"] == "86" and r.json()["path"] == "upload"
+    boxes = [d["box"] for d in r.json()["digits"]]
+    assert boxes[0][0] < boxes[1][0]  # left to right, in the photo's pixels
+
+
+def test_empty_body_is_400(client):
+    assert status_of(client.post("/api/predict", content=b""))[0] == 400
+    code, message = status_of(client.post("/api/predict", files={"file": ("e.jpg", b"", "image/jpeg")}))
+    assert code == 400 and "empty" in message
+
+
+def test_text_file_is_415(client):
+    assert status_of(client.post("/api/predict", content=b"hello, I am not a photo\n"))[0] == 415
+    r = client.post("/api/predict", files={"file": ("notes.txt", b"just text\n" * 50, "text/plain")})
+    code, message = status_of(r)
+    assert code == 415 and "notes.txt" in message and "not an image" in message
+
+
+def test_broken_image_is_400(client, files):
+    data = files["photo"].read_bytes()
+    code, message = status_of(client.post("/api/predict", content=data[: len(data) // 3]))
+    assert code == 400 and "truncated or corrupt" in message
+    code, _ = status_of(client.post("/api/predict", content=b"\x89PNG\r\n\x1a\n" + b"\0" * 40))
+    assert code in (400, 415)
+
+
+def test_multipart_without_a_file_is_400(client):
+    code, message = status_of(client.post("/api/predict", data={"comment": "no file"}, files={"x": ("", b"")}))
+    assert code == 400
+
+
+def test_no_digit_is_422(client):
+    code, message = status_of(client.post("/api/predict", content=blank_png()))
+    assert code == 422 and "no digit" in message
+
+
+def test_decompression_bomb_is_413_and_never_decoded(client):
+    bomb = png_bomb()
+    assert len(bomb) < 1000
+    start = time.perf_counter()
+    code, message = status_of(client.post("/api/predict", content=bomb))
+    assert code == 413 and "decompression bomb" in message
+    assert time.perf_counter() - start < 2  # 900 megapixels were not decoded
+
+
+def test_too_large_is_413_before_and_while_reading():
+    with TestClient(create_app(ServeConfig(max_upload=20_000))) as c:
+        big = np.random.default_rng(0).integers(0, 255, 30_000, dtype=np.uint8).tobytes()
+        code, message = status_of(c.post("/api/predict", content=big))  # Content-Length says so
+        assert code == 413 and "limit" in message
+
+        def chunks():  # no Content-Length: refused while the body streams in
+            for _ in range(10):
+                yield big[:5000]
+
+        assert status_of(c.post("/api/predict", content=chunks()))[0] == 413
+        r = c.post("/api/predict", files={"file": ("big.jpg", big, "image/jpeg")})
+        assert status_of(r)[0] == 413
+        assert c.get("/api/health").json()["uploads"]["in_flight"] == 0
+
+
+def test_burst_gets_503s_and_no_failures(files):
+    """Capacity 2 (1 worker + 1 waiting): of 10 requests at once, 8 are told 503 at once; none fails."""
+    app = create_app(ServeConfig(workers=1, max_waiting=1))
+    runtime = app.state.runtime
+    gate = threading.Event()
+    real = runtime.infer
+
+    def slow_infer(raw, name):
+        gate.wait(20)  # hold the admitted ones until every other answer has come back
+        return real(raw, name)
+
+    runtime.infer = slow_infer
+    data = files["photo"].read_bytes()
+    with TestClient(app) as c, ThreadPoolExecutor(10) as pool:
+        futures = [pool.submit(c.post, "/api/predict", content=data) for _ in range(10)]
+        deadline = time.monotonic() + 20
+        while sum(f.done() for f in futures) < 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        early = [f.result() for f in futures if f.done()]
+        gate.set()
+        answers = [f.result() for f in futures]
+        assert len(early) == 8 and all(r.status_code == 503 for r in early)
+        for r in early:
+            assert r.headers["retry-after"] == "1" and "busy" in r.json()["error"]
+        assert sorted(r.status_code for r in answers) == [200, 200] + [503] * 8
+        assert all(r.json()["text"] == "86" for r in answers if r.status_code == 200)
+        health = c.get("/api/health").json()
+        assert health["uploads"] == {"ok": 2, "failed": 0, "busy": 8, "in_flight": 0, "capacity": 2}
+        assert c.post("/api/predict", content=data).status_code == 200  # and it serves on
+
+
+def test_bad_uploads_never_stop_the_server(client, files):
+    for bad in (b"", b"text", png_bomb(), blank_png(), files["photo"].read_bytes()[:500]):
+        assert client.post("/api/predict", content=bad).status_code in (400, 413, 415, 422)
+    assert client.post("/api/predict", content=files["photo"].read_bytes()).json()["text"] == "86"
+    last = client.get("/api/health").json()["last_error"]
+    assert last["where"] == "upload" and last["message"].startswith("400: ")
+
+
+def test_uploads_are_saved_only_with_save(files, tmp_path):
+    data = files["photo"].read_bytes()
+    with TestClient(create_app(ServeConfig(save=tmp_path / "kept"))) as c:
+        assert c.post("/api/predict", files={"file": ("a.jpg", data, "image/jpeg")}).status_code == 200
+        assert c.post("/api/predict", content=b"text").status_code == 415
+    kept = sorted(p.name for p in (tmp_path / "kept").iterdir())
+    assert [p.rsplit(".", 1)[1] for p in kept] == ["jpg", "json", "bin", "json"]
+    assert (tmp_path / "kept" / kept[0]).read_bytes() == data
+
+
+# --- the other routes -----------------------------------------------------------------------
+
+
+def test_page_health_model_and_json_errors(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for marker in ('id="reading"', 'id="file"', 'capture="environment"', "/api/stream", "/api/predict"):
+        assert marker in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    health = client.get("/api/health").json()
+    assert {"model", "backend", "uptime_s", "frames_processed", "last_error", "source"} <= set(health)
+    assert health["model"] == "digits_int8.tflite" and health["source"] is None
+    model = client.get("/api/model").json()
+    assert model["file"] == "digits_int8.tflite" and len(model["sha256"]) == 64
+    assert model["labels"] == [str(d) for d in range(10)] and "metadata" in model
+    assert status_of(client.get("/nowhere"))[0] == 404
+    assert status_of(client.get("/api/predict"))[0] == 405
+    for live in ("/api/stream", "/api/video.mjpg", "/api/frame.jpg"):
+        code, message = status_of(client.get(live))
+        assert code == 404 and "no live source" in message
+
+
+def test_token_as_header_or_query(files):
+    data = files["photo"].read_bytes()
+    with TestClient(create_app(ServeConfig(token=TOKEN))) as c:
+        for path in ("/", "/api/health", "/api/model"):
+            code, message = status_of(c.get(path))
+            assert code == 401 and "token" in message
+        assert status_of(c.get("/api/health?token=wrong"))[1] == "wrong token"
+        assert status_of(c.get("/api/health", headers={"Authorization": "Bearer " + TOKEN[:-1]}))[0] == 401
+        assert status_of(c.post("/api/predict", content=data))[0] == 401
+        assert c.get("/api/health?token=" + TOKEN).status_code == 200
+        assert c.get("/", headers={"Authorization": "Bearer " + TOKEN}).status_code == 200
+        r = c.post("/api/predict", content=data, headers={"Authorization": "Bearer " + TOKEN})
+        assert r.status_code == 200 and r.json()["text"] == "86"
+
+
+# --- the live source ------------------------------------------------------------------------
+
+
+def events(response) -> list[dict]:
+    return [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
+
+
+def test_live_stream_reads_the_video_then_reports_its_end(files):
+    app = create_app(ServeConfig(source=str(files["video"])))
+    runtime = app.state.runtime
+    with TestClient(app) as c:
+        r = c.get("/api/stream")  # ends with the video
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        seen = events(r)
+        assert seen[-1]["source"]["status"] == "ended" and "ended after 16 frames" in seen[-1]["source"]["error"]
+        texts = {e["text"] for e in seen if e["frame"]}
+        assert {"4025", "317"} <= texts, texts
+        frame = [e for e in seen if e["frame"]][-1]
+        assert {"frame", "time", "latency_ms", "fps", "text", "detections"} <= set(frame)
+        health = c.get("/api/health").json()
+        assert health["frames_processed"] == 16 and health["source"]["status"] == "ended"
+        assert health["last_error"]["where"] == "source"
+        jpeg = c.get("/api/frame.jpg")
+        assert jpeg.headers["content-type"] == "image/jpeg" and jpeg.content[:2] == b"\xff\xd8"
+        mjpeg = c.get("/api/video.mjpg?frames=1")
+        assert mjpeg.headers["content-type"].startswith("multipart/x-mixed-replace")
+        assert mjpeg.content.startswith(b"--frame\r\nContent-Type: image/jpeg")
+        photo = files["photo"].read_bytes()
+        assert c.post("/api/predict", content=photo).json()["text"] == "86"  # uploads go on
+    assert runtime.source.released
+
+
+def test_camera_is_released_on_shutdown(files):
+    app = create_app(ServeConfig(source=str(files["video"]), loop=True))
+    runtime = app.state.runtime
+    with TestClient(app) as c:
+        assert len(events(c.get("/api/stream?limit=3"))) == 3
+        assert not runtime.source.released
+    assert runtime.source.released and runtime.source.status == "stopped"
+
+
+class FakeCapture:
+    """A camera that gives `frames` frames, then nothing (unplugged)."""
+
+    def __init__(self, frames: int, frame: np.ndarray):
+        self.left, self.frame, self.released = frames, frame, False
+
+    def read(self):
+        if self.left <= 0:
+            return False, None
+        self.left -= 1
+        return True, self.frame.copy()
+
+    def get(self, prop):
+        return 0
+
+    def set(self, prop, value):
+        return True
+
+    def release(self):
+        self.released = True
+
+
+def wait_for(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_camera_that_drops_is_reported_and_reopened(monkeypatch):
+    frame = np.full((120, 160, 3), 230, np.uint8)
+    opened: list[FakeCapture] = []
+    fail = {"next": False}
+
+    def opener(spec):
+        if fail["next"]:
+            fail["next"] = False
+            raise OSError("camera 0: cannot open (no such camera, or it is in use)")
+        opened.append(FakeCapture(3, frame))
+        return opened[-1]
+
+    monkeypatch.setattr(LiveSource, "REOPEN_SECONDS", 0.05)
+    errors: list[str] = []
+    source = LiveSource(SourceSpec(0), recognizer(), opener=opener, on_error=errors.append)
+    fail["next"] = True  # the first reopening fails, the second works
+    source.start()
+    try:
+        wait_for(lambda: len(opened) >= 2 and source.frames >= 6)
+        assert opened[0].released
+        assert any("stopped delivering frames after 3 frames" in e for e in errors)
+        assert source.info()["kind"] == "camera"
+    finally:
+        source.stop()
+    assert all(c.released for c in opened) and source.status == "stopped"
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def test_is_loopback():
+    from digitedge.commands.serve import is_loopback
+
+    for host in ("127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "192.168.1.20", "raspberrypi.local"):
+        assert not is_loopback(host), host
+
+
+def test_command_needs_a_token_off_loopback(monkeypatch):
+    """Nothing is bound: uvicorn's run is replaced; what the command prints and configures is checked."""
+    import uvicorn
+
+    seen = {}
+
+    def fake_run(self, sockets=None):
+        seen["token"] = self.config.app.state.runtime.config.token
+        seen["host"] = self.config.host
+        self.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
+    result = CliRunner().invoke(cli, ["serve", "--host", "192.0.2.1", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    token = seen["token"]
+    assert token and len(token) >= 24 and f"?token={token}" in result.stderr and seen["host"] == "192.0.2.1"
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 0 and seen["token"] is None and "token" not in result.stderr
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--token", TOKEN])
+    assert seen["token"] == TOKEN
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--camera", "0", "--source", "a.mp4"], "give --camera or --source, not both"),
+        (["--source", "missing.mp4"], "missing.mp4: no such file"),
+        (["--roi", "1,2,3"], "--roi 1,2,3: expected x,y,width,height"),
+        (["--token", "short"], "--token: use at least 16 characters"),
+        (["--max-upload-mb", "0"], "--max-upload-mb must be > 0"),
+    ],
+)
+def test_command_errors_are_one_line(args, message):
+    result = CliRunner().invoke(cli, ["serve", *args])
+    assert result.exit_code == 1
+    lines = [ln for ln in result.stderr.splitlines() if not ln.startswith("warning: ")]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+
+
+def test_roi_outside_the_video_is_refused_at_start(files):
+    result = CliRunner().invoke(cli, ["serve", "--source", str(files["video"]), "--roi", "300,200,100,100"])
+    assert result.exit_code == 1 and "is not inside the 320x240 frame" in result.stderr
