@@ -1,0 +1,253 @@
+"""Footprint of the device side: process start to first prediction, and peak memory.
+
+Every run is a fresh Python process (several, median reported), so imports, model
+loading and the first inference are all counted, as on a Pi that starts the program
+for each photo. Three ways in:
+
+  api   `python -c` importing digitedge.edge_runtime and calling Recognizer().predict
+  read  the same with Recognizer().read (segmentation of a number)
+  cli   `python -m digitedge predict photo.jpg` (typer and rich included)
+
+Time to first prediction: the child stamps the wall clock right after its first
+prediction; the parent stamped it just before starting the child. The CLI's child stamps
+at exit (after printing the table), an upper bound. Peak memory is the child's VmHWM
+(its resident-set high-water mark, read from /proc by the child as it exits), not
+getrusage's ru_maxrss, which can carry the forking parent's RSS across exec. The child's
+CPU time (user + system, from getrusage of the children) is recorded too: on a busy
+machine the wall-clock time includes waiting for a core, the CPU time does not.
+
+Writes benchmarks/results/footprint.json and footprint.md; exits 1 when a target is
+missed (median time > 0.5 s or median peak > 100 MB). This process imports only the
+stdlib: the test photo is drawn by a child too.
+
+    python benchmarks/footprint.py [--runs 7] [--out benchmarks/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+TARGET_SECONDS = 0.5
+TARGET_MB = 100.0
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# Appended to every child: report the wall clock and VmHWM as the process exits.
+EXIT_HOOK = """
+import atexit, sys, time
+def _footprint_report():
+    hwm = next((int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')), -1)
+    sys.__stderr__.write(f"FOOTPRINT exit={time.time():.6f} vmhwm_kb={hwm}\\n")
+atexit.register(_footprint_report)
+"""
+
+API = """
+import sys, time, warnings
+warnings.simplefilter("ignore")  # the temporary models have no metadata
+from digitedge.edge_runtime import Recognizer
+r = Recognizer()
+p = r.{method}({photo!r})
+sys.__stderr__.write(f"FOOTPRINT first={{time.time():.6f}}\\n")
+print(p)
+"""
+
+CLI = """
+import runpy, sys
+sys.argv = ["digitedge", "predict", {photo!r}]
+runpy.run_module("digitedge", run_name="__main__", alter_sys=True)
+"""
+
+MAKE_PHOTO = """
+import sys
+from digitedge import synthetic
+try:
+    from digitedge import data
+    m = data.load(None if len(sys.argv) < 3 else sys.argv[2])
+    images, labels = m.x_test, m.y_test
+except Exception:  # no MNIST here: a drawn 7 is as good for timing
+    import numpy as np, cv2
+    img = np.zeros((28, 28), np.uint8)
+    cv2.line(img, (7, 7), (21, 7), 255, 3); cv2.line(img, (21, 7), (12, 23), 255, 3)
+    images, labels = img[None], np.array([7])
+photo = synthetic.digit_photo(images, labels, 0, seed=1, out_side=1200)
+synthetic.write_image(sys.argv[1], photo.image)
+print(photo.text)
+"""
+
+
+def child(code: str) -> dict:
+    """Run `python -c code` in a fresh process; its timings and peak memory."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    cpu_before = children_cpu_s()
+    start = time.time()
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out, err = proc.communicate(timeout=120)
+    end = time.time()
+    cpu = children_cpu_s() - cpu_before
+    stamps = {}
+    for line in err.decode(errors="replace").splitlines():
+        if line.startswith("FOOTPRINT "):
+            stamps.update(kv.split("=") for kv in line.split()[1:])
+    if proc.returncode != 0 or "vmhwm_kb" not in stamps:
+        raise RuntimeError(f"child failed (exit {proc.returncode}): {err.decode(errors='replace')[-800:]}")
+    first = float(stamps.get("first", stamps["exit"]))
+    return {
+        "to_first_prediction_s": first - start,
+        "to_exit_s": end - start,
+        "peak_mb": int(stamps["vmhwm_kb"]) / 1024,
+        "cpu_s": cpu,
+        "output": out.decode(errors="replace").strip()[-200:],
+    }
+
+
+def children_cpu_s() -> float:
+    """User + system CPU seconds of all the children waited for so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def summarize(runs: list[dict]) -> dict:
+    keys = ("to_first_prediction_s", "to_exit_s", "cpu_s", "peak_mb")
+    out = {}
+    for k in keys:
+        values = [r[k] for r in runs]
+        out[k] = {
+            "median": round(statistics.median(values), 4),
+            "min": round(min(values), 4),
+            "max": round(max(values), 4),
+        }
+    return out
+
+
+def versions() -> dict:
+    found = {}
+    for name in ("digitedge", "numpy", "opencv-python-headless", "pillow", "ai-edge-litert", "tflite-runtime"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def machine() -> dict:
+    try:
+        load = [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        load = None
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average_1_5_15": load,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": versions(),
+    }
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        "# Edge runtime footprint",
+        "",
+        f"Measured {result['when']} on {result['machine']['cpu']} ({result['machine']['cores']} cores, "
+        f"load average {result['machine']['load_average_1_5_15']}), Python {result['machine']['python']}; "
+        f"{result['runs']} fresh processes per row, median (min-max). Photo: {result['photo']}.",
+        "",
+        "| way in | start to first prediction (s) | start to exit (s) | CPU time (s) | peak memory, VmHWM (MB) "
+        "| meets targets |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in result["scenarios"].items():
+        t, e, c, m = row["to_first_prediction_s"], row["to_exit_s"], row["cpu_s"], row["peak_mb"]
+        ok = "yes" if row["meets_targets"] else "**no**"
+        lines.append(
+            f"| {name} | {t['median']:.3f} ({t['min']:.3f}-{t['max']:.3f}) | "
+            f"{e['median']:.3f} ({e['min']:.3f}-{e['max']:.3f}) | "
+            f"{c['median']:.3f} ({c['min']:.3f}-{c['max']:.3f}) | "
+            f"{m['median']:.1f} ({m['min']:.1f}-{m['max']:.1f}) | {ok} |"
+        )
+    lines += [
+        "",
+        f"Targets (issue 5): first prediction within {TARGET_SECONDS} s of process start, peak memory under "
+        f"{TARGET_MB:.0f} MB. For `cli` the time is to exit (after the table is printed), an upper bound.",
+        f"Packages: {', '.join(f'{k} {v}' for k, v in result['machine']['packages'].items())}.",
+        "",
+        "Reproduce: `python benchmarks/footprint.py`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="fresh processes per way in (median reported)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for footprint.json and .md")
+    parser.add_argument("--data-dir", default=None, help="MNIST folder for the test photo (else a drawn 7)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = str(Path(tmp) / "photo.jpg")
+        made = subprocess.run(
+            [sys.executable, "-c", MAKE_PHOTO, photo] + ([args.data_dir] if args.data_dir else []),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if made.returncode != 0:
+            print(f"error: cannot make the test photo: {made.stderr.strip().splitlines()[-1]}", file=sys.stderr)
+            return 1
+        scenarios = {
+            "api (predict)": EXIT_HOOK + API.format(method="predict", photo=photo),
+            "api (read)": EXIT_HOOK + API.format(method="read", photo=photo),
+            "cli (digitedge predict)": EXIT_HOOK + CLI.format(photo=photo),
+        }
+        results = {}
+        for name, code in scenarios.items():
+            child(code)  # warm-up: the page cache, as on a device that has run before
+            runs = [child(code) for _ in range(args.runs)]
+            row = summarize(runs)
+            row["meets_targets"] = (
+                row["to_first_prediction_s"]["median"] <= TARGET_SECONDS and row["peak_mb"]["median"] <= TARGET_MB
+            )
+            row["sample_output"] = runs[0]["output"]
+            results[name] = row
+            print(
+                f"{name}: first prediction {row['to_first_prediction_s']['median']:.3f} s, "
+                f"peak {row['peak_mb']['median']:.1f} MB",
+                file=sys.stderr,
+            )
+    result = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "runs": args.runs,
+        "photo": f"synthetic 1200 px JPEG of the digit {made.stdout.strip()}",
+        "targets": {"to_first_prediction_s": TARGET_SECONDS, "peak_mb": TARGET_MB},
+        "machine": machine(),
+        "scenarios": results,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "footprint.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "footprint.md").write_text(markdown(result))
+    missed = [n for n, r in results.items() if not r["meets_targets"]]
+    if missed:
+        print(f"footprint targets missed by: {', '.join(missed)}", file=sys.stderr)
+        return 1
+    print(f"footprint targets met; wrote {args.out / 'footprint.md'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
