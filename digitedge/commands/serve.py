@@ -11,13 +11,16 @@ from typing import Optional
 import typer
 
 from digitedge.commands import one_line_errors
-from digitedge.commands.edge import BackendOption, ModelOption, ThreadsOption
+from digitedge.commands.edge import BackendOption, ModelOption, ThreadsOption, parse_roi
 from digitedge.errors import DigitedgeError
 
-# The live source, as `digitedge webcam` takes it.
+# The live source, as `digitedge webcam` takes it (but no camera unless asked: uploads only).
 CameraOption = typer.Option(None, "--camera", help="Camera index (0 is the first camera).")
-SourceOption = typer.Option(None, "--source", help="A video file or a stream URL instead of a camera.")
-RoiOption = typer.Option(None, "--roi", help="Read only this region of each frame: x,y,w,h in pixels.")
+SourceOption = typer.Option(
+    None, "--source", help="Instead of a camera: a video file or a stream URL OpenCV can open."
+)
+RoiOption = typer.Option(None, "--roi", help="Only look in x,y,width,height of the frame.")
+SmoothOption = typer.Option(5, "--smooth", help="Frames each live label is smoothed over (1: off).")
 
 LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
 
@@ -38,6 +41,7 @@ def serve(
     camera: Optional[int] = CameraOption,
     source: Optional[str] = SourceOption,
     roi: Optional[str] = RoiOption,
+    smooth: int = SmoothOption,
     model: Optional[Path] = ModelOption,
     backend: str = BackendOption,
     threads: Optional[int] = ThreadsOption,
@@ -62,17 +66,17 @@ def serve(
         raise DigitedgeError("give --camera or --source, not both")
     if not 0 <= port <= 65535:
         raise DigitedgeError(f"--port {port}: not a port number (0-65535)")
-    if max_upload_mb <= 0 or max_waiting < 0 or workers < 1:
-        raise DigitedgeError("--max-upload-mb must be > 0, --max-waiting >= 0 and --workers >= 1")
+    if max_upload_mb <= 0 or max_waiting < 0 or workers < 1 or smooth < 1:
+        raise DigitedgeError("--max-upload-mb must be > 0, --max-waiting >= 0, --workers and --smooth >= 1")
     try:
+        import starlette  # noqa: F401
         import uvicorn
-
-        from digitedge.serve.app import ServeConfig, create_app
-        from digitedge.serve.source import parse_roi
     except ImportError as e:
         raise DigitedgeError(f"serve needs the web extra: pip install 'digitedge[web]' ({e})") from None
     import secrets
     import socket
+
+    from digitedge.serve.app import ServeConfig, create_app
 
     if token is not None and len(token) < 16:
         raise DigitedgeError("--token: use at least 16 characters (or leave it out to have one generated)")
@@ -88,6 +92,7 @@ def serve(
         source=source,
         loop=loop,
         roi=parse_roi(roi),
+        smooth=smooth,
         token=token,
         max_upload=int(max_upload_mb * 1024 * 1024),
         max_waiting=max_waiting,
