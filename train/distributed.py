@@ -394,6 +394,10 @@ class Heartbeat:
 def run_worker(cfg, mnist, run_dir: Path, host: str, port: int, worker_id: str, threads: int,
                connect_timeout: float, verbose=None) -> int:
     """keras-tuner's worker: ask the chief for trials and run them until it says stop. Returns trials run."""
+    cfg.check()
+    address = f"{host}:{port}"
+    wait_for_chief(address, connect_timeout)  # before TensorFlow, whose start-up chatter would bury the error
+    settings = check_settings(cfg, Path(run_dir))
     import tensorflow as tf
 
     if threads > 0:  # before TensorFlow's runtime starts
@@ -407,10 +411,6 @@ def run_worker(cfg, mnist, run_dir: Path, host: str, port: int, worker_id: str, 
 
     from digitedge.train.run import make_tuner, search
 
-    cfg.check()
-    address = f"{host}:{port}"
-    wait_for_chief(address, connect_timeout)
-    settings = check_settings(cfg, Path(run_dir))
     os.environ.update(KERASTUNER_TUNER_ID=worker_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=str(port))
     oracle_client.TIMEOUT = connect_timeout  # keras-tuner's is an hour; ours is the user's bound
     keras.utils.set_random_seed(cfg.train.seed)
@@ -546,6 +546,8 @@ def supervise(run_dir: Path, workers: int, flags: list[str], *, threads: int = 0
                   logs / f"worker-{i}.log", thread_env(threads)) for i in range(1, workers + 1)]
     started = time.time()
     failure = None
+    if threading.current_thread() is threading.main_thread():  # `kill PID` must end the children too
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         for child in [chief, *team]:
             child.start()
