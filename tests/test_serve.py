@@ -23,7 +23,7 @@ pytest.importorskip("starlette", reason="needs the web extra: pip install 'digit
 pytest.importorskip("httpx", reason="starlette's test client needs httpx (the dev extra)")
 
 with warnings.catch_warnings():  # newer Starlette would rather have httpx2, not on every index yet
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: E402
 
 from digitedge.cli import app as cli  # noqa: E402
