@@ -161,11 +161,11 @@ class Recognizer:
         box = tuple(round(v * scale) for v in crop.box) if scale != 1.0 else crop.box
         return Prediction(digit, probability, top3, time.perf_counter() - start, box)
 
-    @staticmethod
-    def _pixels(image, name: str | None) -> tuple[np.ndarray, str, float]:
+    def _pixels(self, image, name: str | None) -> tuple[np.ndarray, str, float]:
         """(pixels, name for messages, factor from pixel to original coordinates)."""
         if isinstance(image, np.ndarray):
             return image, name or "image", 1.0
         name = name or ("<bytes>" if isinstance(image, (bytes, bytearray)) else str(image))
-        pixels, scale = imageio.read_image_scaled(image, name)
+        need = (self.photo.work_side, self.photo.max_work_side)
+        pixels, scale = imageio.read_image_scaled(image, name, need)
         return pixels, name, scale

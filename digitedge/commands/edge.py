@@ -109,7 +109,9 @@ def predict(
         try:
             if problem:
                 raise DigitedgeError(f"{path}: {problem}")
-            pixels, scale = imageio.read_image_scaled(path, path)
+            # annotated copies are drawn at up to 1600 px; otherwise decode only what is read
+            need = None if annotate else (recognizer.photo.work_side, recognizer.photo.max_work_side)
+            pixels, scale = imageio.read_image_scaled(path, path, need)
             reading = recognizer.read(pixels, name=path)
         except DigitedgeError as e:
             failed += 1
