@@ -126,6 +126,7 @@ def serve(
                 log_level="warning",
                 access_log=False,  # the token may be in a query string
                 timeout_graceful_shutdown=3,
+                limit_concurrency=64,  # connections beyond this get 503 from uvicorn itself
                 lifespan="on",
             )
         )

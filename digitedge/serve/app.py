@@ -228,20 +228,20 @@ class Runtime:
 
     def infer(self, raw: bytes, name: str) -> dict:
         """Decode and read one upload (in a worker thread): the predict JSON, or ApiError."""
-        from digitedge.commands.edge import reading_json, rescaled
-        from digitedge.edge_runtime import imageio
+        from digitedge.commands.edge import reading_json
 
         recognizer = self.pool.get()
         try:
-            pixels, scale = imageio.read_image_scaled(raw, name)
-            reading = recognizer.read(pixels, name=name)
+            # bytes in: edge_runtime decodes them safely (the bomb check comes before any
+            # decoding) at the size it reads, and gives the boxes in the upload's own pixels
+            reading = recognizer.read(raw, name=name)
         except ImageError as e:
             error = ApiError(http_status(e, raw), str(e), name)
             self._save(raw, name, {"path": name, "error": str(e)})
             raise error from None
         finally:
             self.pool.put(recognizer)
-        result = reading_json(name, rescaled(reading, scale))
+        result = reading_json(name, reading)
         self._save(raw, name, result)
         return result
 
