@@ -1,0 +1,223 @@
+"""The host side of scripts/arm64-check: test images, and whether arm64 gave the same answers.
+
+    python scripts/arm64_compare.py images OUT        # PNGs + clip.mp4 + truth.json (needs MNIST)
+    python scripts/arm64_compare.py tolerance MODEL   # the probability tolerance for a model
+    python scripts/arm64_compare.py predict HOST.jsonl ARM.jsonl --tolerance T [--label float32]
+    python scripts/arm64_compare.py webcam HOST.jsonl ARM.jsonl --tolerance T
+
+`predict` and `webcam` compare what `digitedge predict --json` / `digitedge webcam --headless`
+printed on x86-64 and under emulated arm64: the digits must be equal (any difference fails), the
+probabilities within the tolerance, the boxes equal. Timings are dropped, never compared or shown:
+under QEMU they are not a device's. Exit 0 when the answers are the same, 1 when not.
+
+The comparison functions need only the standard library (they are unit-tested in
+tests/test_arm64_compare.py); `images` and `tolerance` use the installed digitedge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# --json prints probabilities with 4 decimals: 1e-4 is the finest difference it can show.
+JSON_RESOLUTION = 1e-4
+FLOAT_TOLERANCE = 1e-4  # float32: the same arithmetic up to rounding; stated in the README
+SLACK = 1e-9  # float noise in the subtraction of two 4-decimal numbers
+
+
+@dataclass
+class Comparison:
+    """What differed between two runs; `same` only when nothing did."""
+
+    label: str
+    tolerance: float
+    items: int = 0
+    digits: int = 0
+    max_diff: float = 0.0
+    digit_differences: list[str] = field(default_factory=list)
+    other_differences: list[str] = field(default_factory=list)
+
+    @property
+    def same(self) -> bool:
+        return not self.digit_differences and not self.other_differences
+
+    def summary(self) -> str:
+        verdict = "same" if self.same else "DIFFERENT"
+        return (
+            f"{self.label}: {verdict}: {self.items} items, {self.digits} digits, "
+            f"{len(self.digit_differences)} digit differences, "
+            f"largest probability difference {self.max_diff:.4f} (tolerance {self.tolerance:.4g})"
+        )
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    lines = Path(path).read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip().startswith("{")]
+
+
+def key(record: dict) -> str:
+    """Images are matched by file name: the host and the arm64 root see different folders."""
+    return Path(record["path"]).name
+
+
+def compare_digit(where: str, a: dict, b: dict, tol: float, out: Comparison) -> None:
+    """One recognized digit (host a, arm64 b): the digit, its probability, its top 3, its box."""
+    out.digits += 1
+    if a["digit"] != b["digit"]:
+        out.digit_differences.append(f"{where}: digit {a['digit']} on x86-64, {b['digit']} on arm64")
+        return
+    diff = abs(a["probability"] - b["probability"])
+    out.max_diff = max(out.max_diff, diff)
+    if diff > tol + SLACK:
+        out.other_differences.append(
+            f"{where}: probability {a['probability']:.4f} on x86-64, {b['probability']:.4f} on arm64"
+        )
+    for side_a, side_b, name in ((a, b, "x86-64"), (b, a, "arm64")):
+        top_a, top_b = dict(map(tuple, side_a.get("top3", []))), dict(map(tuple, side_b.get("top3", [])))
+        floor_b = min(top_b.values(), default=0.0)
+        for digit, p in top_a.items():
+            if digit in top_b:
+                d = abs(p - top_b[digit])
+                out.max_diff = max(out.max_diff, d)
+                if d > tol + SLACK and name == "x86-64":  # each pair once
+                    out.other_differences.append(f"{where}: top-3 probability of {digit} differs by {d:.4f}")
+            elif p > floor_b + tol + SLACK:  # missing from the other top 3 only if it ranks below it
+                out.other_differences.append(f"{where}: {digit} ({p:.4f}) in the top 3 on {name} only")
+    box_a, box_b = a.get("box"), b.get("box")
+    if box_a != box_b:
+        out.other_differences.append(f"{where}: box {box_a} on x86-64, {box_b} on arm64")
+
+
+def compare_predict(host: list[dict], arm: list[dict], tolerance: float, label: str = "predict") -> Comparison:
+    """`digitedge predict --json` lines from x86-64 (host) and arm64 (arm), image by image."""
+    out = Comparison(label, tolerance)
+    a_by, b_by = {key(r): r for r in host}, {key(r): r for r in arm}
+    for name in sorted(set(a_by) | set(b_by)):
+        out.items += 1
+        if name not in b_by or name not in a_by:
+            missing = "arm64" if name not in b_by else "x86-64"
+            out.digit_differences.append(f"{name}: no answer on {missing}")
+            continue
+        a, b = a_by[name], b_by[name]
+        if "error" in a or "error" in b:
+            if ("error" in a) != ("error" in b):
+                said_a, said_b = (r.get("error") or r.get("text") for r in (a, b))
+                out.digit_differences.append(f"{name}: {said_a!r} on x86-64, {said_b!r} on arm64")
+            continue
+        if a["text"] != b["text"] or len(a["digits"]) != len(b["digits"]):
+            out.digit_differences.append(f"{name}: read {a['text']!r} on x86-64, {b['text']!r} on arm64")
+            continue
+        for i, (da, db) in enumerate(zip(a["digits"], b["digits"])):
+            compare_digit(f"{name} digit {i + 1}", da, db, tolerance, out)
+    return out
+
+
+def compare_webcam(host: list[dict], arm: list[dict], tolerance: float, label: str = "webcam") -> Comparison:
+    """`digitedge webcam --headless` lines, frame by frame; time, fps and latency are ignored."""
+    out = Comparison(label, tolerance)
+    if len(host) != len(arm):
+        out.digit_differences.append(f"{len(host)} frames on x86-64, {len(arm)} on arm64")
+    for a, b in zip(host, arm):
+        out.items += 1
+        where = f"frame {a.get('frame')}"
+        if a.get("frame") != b.get("frame") or a["text"] != b["text"] or len(a["detections"]) != len(b["detections"]):
+            out.digit_differences.append(f"{where}: read {a['text']!r} on x86-64, {b['text']!r} on arm64")
+            continue
+        for i, (da, db) in enumerate(zip(a["detections"], b["detections"])):
+            compare_digit(f"{where} digit {i + 1}", da, db, tolerance, out)
+            if da.get("raw_digit") != db.get("raw_digit"):  # before the label smoothing
+                out.digit_differences.append(
+                    f"{where} digit {i + 1}: unsmoothed digit {da.get('raw_digit')} on x86-64, "
+                    f"{db.get('raw_digit')} on arm64"
+                )
+    return out
+
+
+def report(result: Comparison, limit: int = 20) -> int:
+    print(result.summary())
+    for line in (result.digit_differences + result.other_differences)[:limit]:
+        print(f"  {line}")
+    hidden = len(result.digit_differences) + len(result.other_differences) - limit
+    if hidden > 0:
+        print(f"  ... and {hidden} more")
+    return 0 if result.same else 1
+
+
+def tolerance_for(model: str | Path) -> float:
+    """float32: FLOAT_TOLERANCE. A quantized output: one quantization step (its scale), plus the
+    4-decimal rounding of --json, since the interpreter's integer result may land one step apart."""
+    from digitedge.edge_runtime.interpreter import Model
+
+    m = Model(model)
+    if m.output.quantized:
+        return m.output.scale + JSON_RESOLUTION
+    return FLOAT_TOLERANCE
+
+
+def write_images(out: Path, count_digits: int = 10, count_numbers: int = 6, count_mnist: int = 6) -> dict:
+    """Synthetic photos of single digits and of numbers, plain MNIST test digits, and a short
+    clip, all from MNIST's test set, seeded: the same files on every run. Returns the truth."""
+    import numpy as np
+
+    from digitedge import data, synthetic
+    from digitedge.edge_runtime.imageio import EXTENSIONS  # noqa: F401  (the formats predict reads)
+
+    mnist = data.load(None)
+    images_dir = out / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    truth = {}
+    sides = [64, 120, 300, 640]
+    for i in range(count_digits):
+        p = synthetic.digit_photo(mnist.x_test, mnist.y_test, 100 + i, out_side=sides[i % len(sides)])
+        truth[synthetic.write_image(images_dir / f"digit{i:02d}.png", p.image).name] = p.text
+    for i in range(count_numbers):
+        p = synthetic.number_photo(mnist.x_test, mnist.y_test, seed=200 + i, out_side=640)
+        truth[synthetic.write_image(images_dir / f"number{i:02d}.png", p.image).name] = p.text
+    for i in range(count_mnist):
+        index = 300 + i
+        pixels = np.ascontiguousarray(np.repeat(mnist.x_test[index][..., None], 3, axis=2))
+        name = synthetic.write_image(images_dir / f"mnist{index}.png", pixels).name
+        truth[name] = str(int(mnist.y_test[index]))
+    # the clip: three numbers, each shown for 8 frames, as the webcam test does
+    numbers = []
+    for n, text in enumerate(["4025", "317", "86"]):
+        digits = []
+        for c in text:
+            candidates = np.nonzero(mnist.y_test == int(c))[0]
+            digits.append(mnist.x_test[candidates[n]])
+        numbers.append((digits, text))
+    shown = synthetic.write_video(out / "clip.mp4", numbers, frames_each=8)
+    (out / "truth.json").write_text(json.dumps({"images": truth, "clip": shown}, indent=1))
+    return truth
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("images", help="write the test images and the clip")
+    p.add_argument("out", type=Path)
+    p = sub.add_parser("tolerance", help="print the probability tolerance for a model")
+    p.add_argument("model", type=Path)
+    for name in ("predict", "webcam"):
+        p = sub.add_parser(name, help=f"compare `digitedge {name}` output from x86-64 and arm64")
+        p.add_argument("host", type=Path)
+        p.add_argument("arm", type=Path)
+        p.add_argument("--tolerance", type=float, required=True)
+        p.add_argument("--label", default=name)
+    args = parser.parse_args(argv)
+    if args.command == "images":
+        truth = write_images(args.out)
+        print(f"{len(truth)} images and a clip in {args.out}")
+        return 0
+    if args.command == "tolerance":
+        print(f"{tolerance_for(args.model):.6g}")
+        return 0
+    compare = compare_predict if args.command == "predict" else compare_webcam
+    return report(compare(read_jsonl(args.host), read_jsonl(args.arm), args.tolerance, args.label))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
