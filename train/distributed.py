@@ -38,6 +38,7 @@ PROGRESS = "progress.json"  # written by the chief into the run folder, about on
 SETTINGS = "distributed.json"  # the chief's settings, for workers to check theirs against
 DEFAULT_HOST = "127.0.0.1"
 CHIEF_ID = "chief"  # keras-tuner treats any tuner ID containing "chief" as the chief
+IMPORT_FIRST = "DIGITEDGE_WORKER_IMPORT_FIRST"  # set by --workers for its workers
 
 
 def parse_address(text: str, flag: str) -> tuple[str, int]:
@@ -197,7 +198,16 @@ class ChiefOracle:
             return
         ended = self.trials[tid]
         score = f"val_accuracy {ended.score:.4f}" if ended.score is not None else ended.status.lower()
-        log(f"trial {tid} done by {self.ran_by.get(tid, tuner_id or '?')}: {score} ({len(self.end_order)} ended)")
+        by = self.ran_by.get(tid) or tuner_id or "a worker from before the chief's restart"
+        log(f"trial {tid} done by {by}: {score} ({len(self.end_order)} ended)")
+
+    def save(self):
+        # keras-tuner writes oracle.json and trial.json in place: a chief killed mid-write could not restart.
+        atomic.write_text(self._get_oracle_fname(), json.dumps(self.get_state()))
+
+    def _save_trial(self, trial):
+        atomic.write_text(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"),
+                          json.dumps(trial.get_state()))
 
     @guarded
     def expire_silent_workers(self) -> None:
@@ -396,6 +406,8 @@ def run_worker(cfg, mnist, run_dir: Path, host: str, port: int, worker_id: str, 
     """keras-tuner's worker: ask the chief for trials and run them until it says stop. Returns trials run."""
     cfg.check()
     address = f"{host}:{port}"
+    if os.environ.get(IMPORT_FIRST):  # started by --workers: start up beside the chief, output goes to a log
+        import tensorflow  # noqa: F401
     wait_for_chief(address, connect_timeout)  # before TensorFlow, whose start-up chatter would bury the error
     settings = check_settings(cfg, Path(run_dir))
     import tensorflow as tf
@@ -543,7 +555,7 @@ def supervise(run_dir: Path, workers: int, flags: list[str], *, threads: int = 0
                   logs / "chief.log", {})
     team = [Child(f"worker-{i}", [*base, "--role", "worker", "--chief", address, "--worker-id", f"worker-{i}",
                                   "--threads-per-worker", str(threads), "--connect-timeout", str(connect_timeout)],
-                  logs / f"worker-{i}.log", thread_env(threads)) for i in range(1, workers + 1)]
+                  logs / f"worker-{i}.log", {**thread_env(threads), IMPORT_FIRST: "1"}) for i in range(1, workers + 1)]
     started = time.time()
     failure = None
     if threading.current_thread() is threading.main_thread():  # `kill PID` must end the children too
