@@ -112,7 +112,7 @@ def test_page_shows_the_live_reading_and_reads_an_upload(server):
             proc.wait(timeout=15)
             assert time.monotonic() - start < 10
             log = server["log"].read_text()
-            assert "Traceback" not in log, log
+            assert "Traceback" not in log and "released clip.mp4" in log, log
             page.wait_for_function("document.getElementById('status').textContent !== 'connected'", timeout=20_000)
         finally:
             browser.close()

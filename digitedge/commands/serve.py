@@ -112,6 +112,7 @@ def serve(
         if generated:
             typer.echo(f"token (generated; send it as Authorization: Bearer <token>): {token}", err=True)
         typer.echo("Ctrl-C to stop", err=True)
+        runtime.on_release = lambda name: typer.echo(f"released {name}", err=True)
 
         class Server(uvicorn.Server):
             def handle_exit(self, sig, frame):

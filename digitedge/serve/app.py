@@ -142,6 +142,7 @@ class Runtime:
         self.executor = ThreadPoolExecutor(max(1, config.workers), thread_name_prefix="digitedge-infer")
         self.model_info = self._model_info()
         self.source: Optional[LiveSource] = None
+        self.on_release = lambda name: None  # told when close() has released the source
         if config.camera is not None or config.source:
             chosen = config.camera if config.camera is not None else config.source
             if isinstance(chosen, str) and chosen.isdigit():
@@ -167,7 +168,10 @@ class Runtime:
         """Stop the live source (releasing the camera) and the workers; safe to call twice."""
         self.stopping.set()
         if self.source is not None:
-            self.source.stop()
+            held = not self.source.released
+            self.source.stop()  # also ends a thread that is waiting to reopen a camera
+            if held and self.source.released:
+                self.on_release(self.source.spec.name)
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     # --- state ---------------------------------------------------------------------------
