@@ -191,6 +191,35 @@ def test_uploads_are_saved_only_with_save(files, tmp_path):
     assert (tmp_path / "kept" / kept[0]).read_bytes() == data
 
 
+def test_a_big_multipart_upload_never_touches_the_disk(files, monkeypatch, tmp_path):
+    """Over 1 MB, Starlette's own form parser would spool a file to disk; ours parses in memory."""
+    import tempfile
+
+    import cv2
+
+    image = cv2.imread(str(files["photo"]))
+    big = cv2.resize(image, (2400, round(2400 * image.shape[0] / image.shape[1])), interpolation=cv2.INTER_CUBIC)
+    noisy = np.clip(big + np.random.default_rng(1).normal(0, 6, big.shape), 0, 255).astype(np.uint8)
+    data = cv2.imencode(".png", noisy)[1].tobytes()
+    assert 2_000_000 < len(data) < 10 * 1024 * 1024
+
+    def no_disk(*args, **kwargs):
+        raise AssertionError("an upload was about to be written to disk")
+
+    with TestClient(create_app(ServeConfig())) as c:
+        for name in ("TemporaryFile", "NamedTemporaryFile", "SpooledTemporaryFile", "mkstemp"):
+            monkeypatch.setattr(tempfile, name, no_disk)
+        r = c.post("/api/predict", files={"file": ("big.png", data, "image/png")})
+    assert r.status_code == 200 and r.json()["text"] == "86", r.text
+
+
+def test_too_many_live_views_is_503(files):
+    with TestClient(create_app(ServeConfig(source=str(files["video"]), max_streams=0))) as c:
+        for path in ("/api/stream", "/api/video.mjpg"):
+            code, message = status_of(c.get(path))
+            assert code == 503 and "live views" in message
+
+
 # --- the other routes -----------------------------------------------------------------------
 
 
