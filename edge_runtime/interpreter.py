@@ -15,6 +15,8 @@ import numpy as np
 
 from digitedge.errors import ModelError
 
+from .metadata import FlatBufferError
+from .modelfile import check_model_bytes
 from .nativelog import captured_stderr
 
 # name -> module that provides `Interpreter`; "auto" tries them in this order.
@@ -158,14 +160,18 @@ def shape_text(shape: tuple[int, ...]) -> str:
 
 
 def check_model_file(path: Path) -> None:
-    """Fail early, with the file's name, on what the interpreter would report obscurely."""
+    """Fail early, with the file's name, on what an interpreter would report obscurely (or,
+    for tflite-runtime, crash on)."""
     if not path.exists():
         raise ModelError(f"{path}: model file not found")
     if path.is_dir():
         raise ModelError(f"{path}: is a directory, not a .tflite model")
-    with path.open("rb") as f:
-        head = f.read(8)
-    if not head:
+    data = path.read_bytes()
+    if not data:
         raise ModelError(f"{path}: empty file, not a .tflite model")
-    if len(head) < 8 or head[4:8] != b"TFL3":
+    if len(data) < 8 or data[4:8] != b"TFL3":
         raise ModelError(f"{path}: not a TFLite model (no TFL3 identifier)")
+    try:
+        check_model_bytes(data)
+    except FlatBufferError as e:
+        raise ModelError(f"{path}: not a usable TFLite model (corrupt or truncated: {e})") from None

@@ -5,16 +5,21 @@ Runs with only `.[edge,dev]` installed: no TensorFlow.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import io
 import json
+import os
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from edge_helpers import DATA, backend_params, backends, edge_mnist_fixture, recognizer  # noqa: F401
 from PIL import Image
 
+from digitedge import synthetic
 from digitedge.edge_runtime import imageio, metadata, preprocess
 from digitedge.edge_runtime.interpreter import Model
 from digitedge.edge_runtime.recognizer import DEFAULT_MODEL, MODELS_DIR, MetadataWarning, Recognizer
@@ -148,6 +153,17 @@ def test_corrupt_model(tmp_path):
     path.write_bytes(DEFAULT_MODEL.read_bytes()[:4000])
     with pytest.raises(ModelError, match=r"corrupt\.tflite: not a usable TFLite model"):
         Model(path)
+
+
+def test_every_truncation_is_refused_before_the_interpreter(tmp_path):
+    """tflite-runtime crashes on a truncated model; our own check must refuse it first."""
+    from digitedge.edge_runtime.modelfile import check_model_bytes
+
+    data = DEFAULT_MODEL.read_bytes()
+    check_model_bytes(data)
+    for n in range(8, len(data) - 4096, 1531):
+        with pytest.raises(metadata.FlatBufferError):
+            check_model_bytes(data[:n])
 
 
 def test_model_of_the_wrong_shape():
@@ -318,3 +334,34 @@ def test_runtime_never_imports_tensorflow():
     assert out.returncode == 0, out.stderr
     digit, loaded = out.stdout.strip().split(" ", 1)
     assert digit == "1" and loaded == "[]"
+
+
+# --- across environments (CI: the litert env, then the tflite-runtime env) --------------------
+
+
+@pytest.mark.skipif(os.environ.get("DIGITEDGE_EDGE_ONLY") != "1", reason="set DIGITEDGE_EDGE_ONLY=1 in edge-only envs")
+def test_tensorflow_is_not_installed():
+    assert importlib.util.find_spec("tensorflow") is None
+    with pytest.raises(ImportError):
+        import tensorflow  # noqa: F401
+
+
+@pytest.mark.skipif(not os.environ.get("DIGITEDGE_DIGITS_FILE"), reason="set DIGITEDGE_DIGITS_FILE to compare envs")
+def test_same_digits_as_the_other_environment(edge_mnist):
+    """The first environment records its digits in $DIGITEDGE_DIGITS_FILE; the next must match them."""
+    path = Path(os.environ["DIGITEDGE_DIGITS_FILE"])
+    reader = recognizer()
+    photos = [synthetic.digit_photo(edge_mnist.x_test, edge_mnist.y_test, i, out_side=300) for i in range(50)]
+    mine = {
+        "model_sha256": hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest(),
+        "backend": reader.backend,
+        "mnist": [int(reader.model.run(x).argmax()) for x in preprocess.normalize(edge_mnist.x_test[:300])],
+        "photos": [reader.predict(p.image).digit for p in photos],
+    }
+    if not path.exists():
+        path.write_text(json.dumps(mine))
+        pytest.skip(f"recorded the {reader.backend} digits in {path}; the next environment compares")
+    theirs = json.loads(path.read_text())
+    assert theirs["model_sha256"] == mine["model_sha256"], "the environments ship different models"
+    assert mine["mnist"] == theirs["mnist"], f"{mine['backend']} and {theirs['backend']} disagree on MNIST"
+    assert mine["photos"] == theirs["photos"], f"{mine['backend']} and {theirs['backend']} disagree on photos"
