@@ -124,6 +124,8 @@ class Runtime:
 
     def __init__(self, config: ServeConfig):
         self.config = config
+        if config.save is not None:
+            config.save.mkdir(parents=True, exist_ok=True)
         self.started = time.monotonic()
         self.stopping = threading.Event()
         first, self.model_warnings = load_recognizer(config)
@@ -155,8 +157,6 @@ class Runtime:
                 smooth_frames=config.smooth,
                 on_error=self.note_error_from("source"),
             )
-        if config.save is not None:
-            config.save.mkdir(parents=True, exist_ok=True)
 
     # --- lifecycle -----------------------------------------------------------------------
 
