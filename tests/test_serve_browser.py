@@ -29,12 +29,10 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LIVE_NUMBER, PHOTO_NUMBER = "4025", "317"
 
 
-def browser_or_skip():
-    pytest.importorskip("starlette", reason="needs the web extra: pip install 'digitedge[web]'")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no Chromium: apt-get install chromium (or `make browser`, as root)")
-    return sync_api
+pytest.importorskip("starlette", reason="needs the web extra: pip install 'digitedge[web]'")
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
+if not Path(CHROMIUM).exists():
+    pytest.skip("no Chromium: apt-get install chromium (or `make browser`, as root)", allow_module_level=True)
 
 
 @pytest.fixture
@@ -67,7 +65,6 @@ def server(tmp_path, edge_mnist):
 
 
 def test_page_shows_the_live_reading_and_reads_an_upload(server):
-    sync_api = browser_or_skip()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         try:
