@@ -73,3 +73,14 @@ def test_rendering_is_deterministic(edge_mnist):
     a = synthetic.number_photo(edge_mnist.x_test, edge_mnist.y_test, seed=7)
     b = synthetic.number_photo(edge_mnist.x_test, edge_mnist.y_test, seed=7)
     assert a.text == b.text and np.array_equal(a.image, b.image)
+
+
+def test_light_ink_on_dark(edge_mnist, reader):
+    """Chalk on a blackboard, a white marker on dark card: the same photos, inverted."""
+    right = 0
+    for i in range(40):
+        photo = synthetic.digit_photo(edge_mnist.x_test, edge_mnist.y_test, 7000 + i, out_side=400)
+        right += str(reader.predict(255 - photo.image).digit) == photo.text
+    number = synthetic.number_photo(edge_mnist.x_test, edge_mnist.y_test, seed=500, count=4, out_side=800)
+    assert right >= 38
+    assert reader.read(255 - number.image).text == number.text
