@@ -206,9 +206,11 @@ def run(recognizer, config: WebcamConfig, out=None) -> Summary:
     smoother = LabelSmoother(config.smooth_frames)
     n, fps, reason = 0, None, "max-frames"
     start = tick = time.perf_counter()
+    window = False
     try:
         if not config.headless:
             open_window(config.window)
+            window = True
         while config.max_frames is None or n < config.max_frames:
             ok, frame = cap.read()
             if not ok or frame is None:
@@ -239,6 +241,6 @@ def run(recognizer, config: WebcamConfig, out=None) -> Summary:
                         break
     finally:
         cap.release()  # always: a camera left open stays locked for other programs
-        if not config.headless:
+        if window:
             cv2.destroyAllWindows()
     return Summary(n, reason, time.perf_counter() - start)

@@ -6,6 +6,7 @@ TensorFlow-free: runs in the edge-only environments. No camera or display is nee
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 import cv2
@@ -127,6 +128,19 @@ def test_sources_that_fail_are_one_line(tmp_path, args, message):
     assert errors(result) == ["error: " + message.format(text=text)]
 
 
+def test_window_without_gui_is_one_line(clip):
+    """opencv-python-headless (installed by the edge extra) has no windows: say so, exit 1."""
+    if not re.search(r"GUI:\s+NONE", cv2.getBuildInformation()):
+        pytest.skip("this OpenCV has a GUI")
+    path, _ = clip
+    result = run("webcam", "--source", path)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert errors(result) == [
+        "error: cannot open a window: this OpenCV has no GUI (opencv-python-headless) or there is no "
+        "display; use --headless, or install opencv-python"
+    ]
+
+
 def test_roi_outside_the_frame(clip):
     path, _ = clip
     result = run("webcam", "--source", path, "--headless", "--roi", "600,400,200,200")
@@ -181,8 +195,7 @@ def test_no_gui_is_a_clear_error(monkeypatch):
         raise cv2.error("The function is not implemented")
 
     monkeypatch.setattr(webcam, "open_source", lambda source: cap)
-    monkeypatch.setattr(cv2, "namedWindow", no_gui)
-    monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+    monkeypatch.setattr(cv2, "namedWindow", no_gui)  # as opencv-python-headless, or no display
     with pytest.raises(DigitedgeError, match="use --headless"):
         webcam.run(recognizer(), webcam.WebcamConfig(source=0))
     assert cap.released
