@@ -167,6 +167,17 @@ def parse_roi(text: Optional[str]) -> Optional[tuple]:
     return x, y, w, h
 
 
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null so Python's final flush into a closed pipe stays silent."""
+    import os
+    import sys
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 @one_line_errors
 def webcam(
     camera: int = typer.Option(0, "--camera", help="Camera index (0 is the first camera)."),
@@ -199,6 +210,10 @@ def webcam(
         save_dir=save,
         smooth_frames=smooth,
     )
-    summary = run(recognizer, config)
+    try:
+        summary = run(recognizer, config)
+    except BrokenPipeError:  # whoever read the JSON lines went away (`| head`): stop quietly
+        quiet_stdout()
+        return
     if summary.reason == "ended":
         typer.echo(f"end of {source_name(chosen)} after {summary.frames} frames", err=True)
