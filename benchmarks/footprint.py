@@ -157,7 +157,37 @@ def machine() -> dict:
         "os": platform.platform(),
         "python": platform.python_version(),
         "packages": versions(),
+        "editable_install": editable_install(),
     }
+
+
+def editable_install() -> bool:
+    """Was digitedge installed with `pip install -e` (an import hook in site-packages)?"""
+    import glob
+    import sysconfig
+
+    return bool(glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "__editable__*digitedge*")))
+
+
+def notes(result: dict) -> list[str]:
+    """What to keep in mind reading the table, from how it was measured."""
+    out = []
+    load, cores = result["machine"]["load_average_1_5_15"], result["machine"]["cores"]
+    if load and cores and load[0] > cores:
+        out.append(
+            f"- The machine was busy (load {load[0]} on {cores} cores): wall-clock times include "
+            "waiting for a core; the CPU time is the work itself."
+        )
+    if result["machine"].get("editable_install"):
+        out.append(
+            "- digitedge was installed in editable mode (`pip install -e`), whose import hook adds to "
+            "every start; a regular install (as on a device) does not have it."
+        )
+    out.append(
+        "- The `cli` row includes typer (which, from 0.2x, imports pydantic to convert options on "
+        "every command) and rich for the table; the `api` rows are the edge runtime alone."
+    )
+    return out + [""]
 
 
 def markdown(result: dict) -> str:
@@ -187,6 +217,7 @@ def markdown(result: dict) -> str:
         f"{TARGET_MB:.0f} MB. For `cli` the time is to exit (after the table is printed), an upper bound.",
         f"Packages: {', '.join(f'{k} {v}' for k, v in result['machine']['packages'].items())}.",
         "",
+        *notes(result),
         "Reproduce: `python benchmarks/footprint.py`.",
         "",
     ]
