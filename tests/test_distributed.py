@@ -255,3 +255,18 @@ def test_distributed_flags_that_do_not_fit_are_refused(tmp_path, args, expected)
     result = CliRunner().invoke(app, ["tune", *args])
     assert result.exit_code == 1, result.output
     assert [line for line in result.output.splitlines() if line.strip()] == [f"error: {expected}"]
+
+
+def test_a_worker_whose_settings_differ_from_the_chiefs_is_refused(tmp_path):
+    from dataclasses import asdict, replace
+
+    from digitedge.errors import DigitedgeError
+    from digitedge.train.config import PRESETS
+    from digitedge.train.distributed import SETTINGS, check_settings
+
+    cfg = PRESETS["quick"]
+    (tmp_path / SETTINGS).write_text(json.dumps({"config": asdict(replace(cfg, trial_epochs=2))}))
+    with pytest.raises(DigitedgeError, match=r"settings differ from the chief's \(trial_epochs: 1 here, 2 on the "):
+        check_settings(cfg, tmp_path)
+    (tmp_path / SETTINGS).write_text(json.dumps({"config": asdict(cfg), "worker_timeout_s": 9}))
+    assert check_settings(cfg, tmp_path)["worker_timeout_s"] == 9

@@ -420,8 +420,12 @@ def run_worker(cfg, mnist, run_dir: Path, host: str, port: int, worker_id: str, 
     from keras_tuner.src import protos
     from keras_tuner.src.distribute import oracle_client
     from keras_tuner.src.engine.trial import TrialStatus
+    from keras_tuner.src.errors import FatalError
 
     from digitedge.train.run import make_tuner, search
+
+    class ChiefLost(FatalError):
+        """A FatalError: keras-tuner lets it out of tuner.search instead of failing the trial and going on."""
 
     os.environ.update(KERASTUNER_TUNER_ID=worker_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=str(port))
     oracle_client.TIMEOUT = connect_timeout  # keras-tuner's is an hour; ours is the user's bound
@@ -432,6 +436,9 @@ def run_worker(cfg, mnist, run_dir: Path, host: str, port: int, worker_id: str, 
     channel = grpc.insecure_channel(address, options=[("grpc.max_reconnect_backoff_ms", 2000)])
     client.stub = protos.get_service_grpc().OracleStub(channel)
 
+    for name in ("get_space", "update_space", "create_trial", "update_trial", "end_trial", "get_trial",
+                 "get_best_trials"):
+        setattr(client, name, fatal_when_chief_lost(getattr(client, name), address, connect_timeout, ChiefLost))
     heartbeat = Heartbeat(client.stub, every=min(10.0, max(0.5, settings.get("worker_timeout_s", 120) / 6)))
     ran = []
     create, begin, end = client.create_trial, tuner.on_trial_begin, tuner.on_trial_end
@@ -463,15 +470,29 @@ def run_worker(cfg, mnist, run_dir: Path, host: str, port: int, worker_id: str, 
     log(f"{worker_id}: connected to the chief at {address}")
     try:
         search(tuner, cfg, mnist, verbose)
-    except grpc.RpcError as e:
-        if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            raise DigitedgeError(f"lost the chief at {address}: no answer for {connect_timeout:g} s") from None
-        raise DigitedgeError(f"the chief at {address} refused a request: {e.details()}") from None
+    except ChiefLost as e:
+        raise DigitedgeError(str(e)) from None
     finally:
         heartbeat.stop()
         channel.close()
     log(f"{worker_id}: the chief has no more trials; {len(ran)} run here")
     return len(ran)
+
+
+def fatal_when_chief_lost(call, address: str, timeout: float, fatal: type):
+    """An OracleClient call whose gRPC failure ends the search at once (keras-tuner would fail the trial first)."""
+    import grpc
+
+    @functools.wraps(call)
+    def wrapper(*args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except grpc.RpcError as e:
+            if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise fatal(f"lost the chief at {address}: no answer for {timeout:g} s") from None
+            raise fatal(f"the chief at {address} refused a request: {e.details()}") from None
+
+    return wrapper
 
 
 def default_worker_id() -> str:
@@ -586,10 +607,11 @@ def supervise(run_dir: Path, workers: int, flags: list[str], *, threads: int = 0
                 live.update(progress_view(progress, chief, team, started, threads))
                 time.sleep(poll)
             live.update(progress_view(read_json(run_dir / PROGRESS), chief, team, started, threads))
-        console.print()
     finally:
         for child in [*team, chief]:
             child.stop()
+        if not console.is_terminal:
+            console.print()  # the last view ends without a newline in a log
     if failure:
         worst = next(c for c in team if c.state.startswith("exited"))
         raise DigitedgeError(f"{failure}; {worst.name}: {worst.last_line()} (logs in {logs})")
