@@ -68,14 +68,22 @@ def lighting(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return light
 
 
-def paper_photo(cover: np.ndarray, rng: np.random.Generator, show_through: np.ndarray | None = None) -> np.ndarray:
-    """Ink coverage on paper, lit unevenly: an RGB float image in [0, 255]."""
+def paper_photo(
+    cover: np.ndarray,
+    rng: np.random.Generator,
+    show_through: np.ndarray | None = None,
+    ruling: np.ndarray | None = None,
+) -> np.ndarray:
+    """Ink coverage on paper (ruled when `ruling` has the lines' coverage), lit unevenly:
+    an RGB float image in [0, 255]."""
     h, w = cover.shape
     paper = np.array([rng.uniform(200, 245)] * 3) * np.array([1.0, rng.uniform(0.96, 1.0), rng.uniform(0.88, 1.0)])
     ink = np.array(rng.choice([[30, 30, 35], [25, 35, 110], [45, 45, 50], [20, 20, 20]])) + rng.uniform(0, 30)
     texture = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), max(1, min(h, w) / 50))
     texture *= 4.0 / max(1e-6, texture.std())
     cover = cover[..., None]
+    if ruling is not None:  # a notebook's pale blue lines, under the ink
+        paper = paper * (1 - ruling[..., None]) + np.array([150.0, 175.0, 225.0]) * ruling[..., None]
     image = paper * (1 - cover) + ink * cover + texture[..., None]
     if show_through is not None:  # the back of the sheet, mirrored and faint
         image -= (paper - ink) * rng.uniform(0.05, 0.12) * show_through[..., None]
@@ -126,12 +134,25 @@ def camera(image: np.ndarray, out_side: int, angle: float, rng: np.random.Genera
     return np.ascontiguousarray(image)
 
 
+def ruling(shape: tuple[int, int], height: int, seed: int) -> np.ndarray:
+    """Coverage of a notebook's horizontal lines, about a digit's height apart (own generator,
+    so ruled and plain renderings of a seed differ only by the lines)."""
+    rng = np.random.default_rng(seed + 7_000_000)
+    lines = np.zeros(shape, np.float32)
+    pitch = height * rng.uniform(0.7, 1.1)
+    thick = max(1, round(height / 70))
+    for y in np.arange(rng.uniform(0, pitch), shape[0], pitch):
+        lines[int(y) : int(y) + thick] = rng.uniform(0.5, 0.9)
+    return lines
+
+
 def render_number(
     digits: list[np.ndarray],
     labels: list[int],
     seed: int,
     out_side: int | None = None,
     base_height: int | None = None,
+    ruled: bool = False,
 ) -> Photo:
     """Digits written in a row on paper and photographed; one digit when the lists have one."""
     rng = np.random.default_rng(seed)
@@ -154,7 +175,8 @@ def render_number(
         boxes.append((x, y, c.shape[1], c.shape[0]))
         x += c.shape[1] + (gaps[i] if i < len(gaps) else 0)
     back = cv2.flip(cv2.GaussianBlur(canvas, (0, 0), height / 25), 1) if rng.random() < 0.3 else None
-    image = paper_photo(canvas, rng, back)
+    lines = ruling(canvas.shape, height, seed) if ruled else None
+    image = paper_photo(canvas, rng, back, lines)
     if rng.random() < 0.3:
         image = with_table(image, margin, rng)
     side = out_side or int(
@@ -176,10 +198,11 @@ def digit_photo(
     index: int,
     seed: int | None = None,
     out_side: int | None = None,
+    ruled: bool = False,
 ) -> Photo:
-    """One MNIST digit (by index) as a photo."""
+    """One MNIST digit (by index) as a photo; on ruled notebook paper with `ruled`."""
     seed = index if seed is None else seed
-    return render_number([images[index]], [int(labels[index])], seed, out_side)
+    return render_number([images[index]], [int(labels[index])], seed, out_side, ruled=ruled)
 
 
 def number_photo(
@@ -188,12 +211,13 @@ def number_photo(
     seed: int,
     count: int | None = None,
     out_side: int | None = None,
+    ruled: bool = False,
 ) -> Photo:
-    """3 to 6 random MNIST digits written in a row, as a photo."""
+    """3 to 6 random MNIST digits written in a row, as a photo; on ruled paper with `ruled`."""
     rng = np.random.default_rng(10_000 + seed)
     count = count or int(rng.integers(3, 7))
     picks = rng.choice(len(images), count, replace=False)
-    return render_number([images[i] for i in picks], [int(labels[i]) for i in picks], seed, out_side)
+    return render_number([images[i] for i in picks], [int(labels[i]) for i in picks], seed, out_side, ruled=ruled)
 
 
 def write_image(path: str | Path, rgb: np.ndarray, quality: int = 92) -> Path:

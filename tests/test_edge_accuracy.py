@@ -84,3 +84,17 @@ def test_light_ink_on_dark(edge_mnist, reader):
     number = synthetic.number_photo(edge_mnist.x_test, edge_mnist.y_test, seed=500, count=4, out_side=800)
     assert right >= 38
     assert reader.read(255 - number.image).text == number.text
+
+
+def test_ruled_notebook_paper(edge_mnist, reader):
+    """Pale ruled lines under the ink are paper, not digits."""
+    right = sum(
+        str(reader.predict(p.image).digit) == p.text
+        for p in (synthetic.digit_photo(edge_mnist.x_test, edge_mnist.y_test, 8000 + i, ruled=True) for i in range(40))
+    )
+    numbers = [
+        synthetic.number_photo(edge_mnist.x_test, edge_mnist.y_test, seed=2000 + s, ruled=True) for s in range(10)
+    ]
+    read = sum(reader.read(p.image).text == p.text for p in numbers)
+    print(f"ruled paper: {right}/40 digits, {read}/10 numbers")
+    assert right >= 38 and read >= 8
