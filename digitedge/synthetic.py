@@ -153,12 +153,13 @@ def render_number(
     out_side: int | None = None,
     base_height: int | None = None,
     ruled: bool = False,
+    gap: tuple[float, float] = (0.12, 0.5),
 ) -> Photo:
     """Digits written in a row on paper and photographed; one digit when the lists have one."""
     rng = np.random.default_rng(seed)
     height = base_height or int(rng.integers(60, 200))
     covers = [stroke(d, max(12, round(height * rng.uniform(0.9, 1.1))), rng) for d in digits]
-    gaps = [round(height * rng.uniform(0.12, 0.5)) for _ in covers[1:]]
+    gaps = [round(height * rng.uniform(*gap)) for _ in covers[1:]]
     margin = [round(height * rng.uniform(0.25, 0.9)) for _ in range(4)]  # left, top, right, bottom
     jitter = [round(height * rng.uniform(-0.06, 0.06)) for _ in covers]
     ink_width = sum(c.shape[1] for c in covers) + sum(gaps)
@@ -212,12 +213,16 @@ def number_photo(
     count: int | None = None,
     out_side: int | None = None,
     ruled: bool = False,
+    gap: tuple[float, float] = (0.12, 0.5),
 ) -> Photo:
-    """3 to 6 random MNIST digits written in a row, as a photo; on ruled paper with `ruled`."""
+    """3 to 6 random MNIST digits written in a row, as a photo; on ruled paper with `ruled`.
+    `gap` is the range of the space between digits' ink, in digit heights (negative: touching)."""
     rng = np.random.default_rng(10_000 + seed)
     count = count or int(rng.integers(3, 7))
     picks = rng.choice(len(images), count, replace=False)
-    return render_number([images[i] for i in picks], [int(labels[i]) for i in picks], seed, out_side, ruled=ruled)
+    return render_number(
+        [images[i] for i in picks], [int(labels[i]) for i in picks], seed, out_side, ruled=ruled, gap=gap
+    )
 
 
 def write_image(path: str | Path, rgb: np.ndarray, quality: int = 92) -> Path:
