@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
+import struct
 import warnings
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 DATA = Path(__file__).parent / "data"
 SHARED_MNIST = Path("/work/shared/mnist")
@@ -57,3 +62,19 @@ def recognizer(model=None, backend="auto", threads=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MetadataWarning)
         return Recognizer(model, backend=backend, threads=threads)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims width x height: a decompression bomb's header, without the bomb."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def jpeg_bytes(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, "JPEG", quality=90)
+    return out.getvalue()

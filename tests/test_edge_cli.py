@@ -10,9 +10,8 @@ import json
 
 import numpy as np
 import pytest
-from edge_helpers import DATA, edge_mnist_fixture  # noqa: F401
+from edge_helpers import DATA, edge_mnist_fixture, jpeg_bytes, png_header_only  # noqa: F401
 from PIL import Image
-from test_edge_runtime import jpeg_bytes, png_header_only
 from typer.testing import CliRunner
 
 from digitedge import synthetic

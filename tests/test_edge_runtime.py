@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import json
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_helpers import DATA, backend_params, backends, edge_mnist_fixture, recognizer  # noqa: F401
+from edge_helpers import (  # noqa: F401
+    DATA,
+    backend_params,
+    backends,
+    edge_mnist_fixture,
+    jpeg_bytes,
+    png_header_only,
+    recognizer,
+)
 from PIL import Image
 
 from digitedge import synthetic
@@ -172,22 +177,6 @@ def test_model_of_the_wrong_shape():
 
 
 # --- image reading --------------------------------------------------------------------------
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that claims width x height: a decompression bomb's header, without the bomb."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-
-
-def jpeg_bytes(array: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(array).save(out, "JPEG", quality=90)
-    return out.getvalue()
 
 
 @pytest.mark.parametrize(
