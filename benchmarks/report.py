@@ -138,7 +138,7 @@ def busy_note(results: dict) -> str:
     if not loads:
         return ""
     worst = max(x[0] for x in loads)
-    cores = len(m["usable_cores"])
+    cores = m.get("cores") or len(m["usable_cores"])  # the load average is the whole machine's
     if worst < 0.75 * cores:
         return f"The machine was quiet (1-minute load average at most {worst:.1f} on {cores} cores)."
     return (f"**The machine was busy** (1-minute load average up to {worst:.1f} on {cores} cores, other work "
@@ -206,6 +206,8 @@ def report_md(results: dict, charts: bool = True) -> str:
 def method_notes(results: dict) -> list[str]:
     s = results["settings"]
     keras_threads = next((r.get("tf_threads") for r in results["rows"] if r.get("tf_threads")), None)
+    keras = (f"; TensorFlow's intra-op pool ({keras_threads} thread(s), inter-op 1) for Keras, set once per "
+             "process, so Keras runs at the lowest thread count only." if keras_threads else ".")
     photo = s["photo"]
     return [
         f"- **Side by side.** Every configuration is loaded in one process and timed round-robin: {s['rounds']} "
@@ -214,9 +216,7 @@ def method_notes(results: dict) -> list[str]:
         f"({s['keras_runs']} for Keras, whose calls take ~1000x longer). Each call is timed alone with "
         "`time.perf_counter_ns`; the garbage collector is off during a chunk.",
         "- **Threads** are fixed: the interpreter's `num_threads`, and OpenCV's thread count for the predict "
-        "path's preprocessing (`cv2.setNumThreads`, set again before each chunk); TensorFlow's intra-op pool "
-        f"({keras_threads or 'n/a'} thread(s), inter-op 1) for Keras, set once per process, so Keras runs at the "
-        "lowest thread count only.",
+        "path's preprocessing (`cv2.setNumThreads`, set again before each chunk)" + keras,
         f"- **Predict input**: {photo['source']}, {photo['shape'][1]}x{photo['shape'][0]} px RGB, "
         f"a {photo['label']}. The preprocessing is most of the predict path; invoke is the model alone.",
         f"- **Load**: building the Recognizer (interpreter + allocate_tensors + metadata) or "
