@@ -179,3 +179,14 @@ def test_release_model_reaches_99_6_percent_on_the_full_test_set(mnist):
     pred = model.predict(normalize(mnist.x_test), batch_size=1000, verbose=0).argmax(axis=1)
     accuracy = np.mean(pred == mnist.y_test)
     assert accuracy >= 0.996, f"release model: {100 * accuracy:.2f}% on the 10,000 test images"
+
+
+def test_publish_writes_the_model_and_a_card_from_measured_numbers(quick_run, tmp_path):
+    out, _, metrics = quick_run
+    result = runner.invoke(app, ["publish", str(out), "--to", str(tmp_path / "models")])
+    assert result.exit_code == 0, result.output
+    card = (tmp_path / "models" / "MODEL_CARD.md").read_text()
+    assert f"**{100 * metrics['test_accuracy']:.2f}%**" in card
+    assert f"{metrics['parameters']:,}" in card
+    assert (tmp_path / "models" / "digits.keras").read_bytes() == (out / "model.keras").read_bytes()
+    assert (tmp_path / "models" / "report" / "confusion_matrix.png").exists()
