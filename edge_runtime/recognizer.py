@@ -54,7 +54,7 @@ class Prediction:
     digit: int
     probability: float
     top3: list[tuple[int, float]]  # (digit, probability), most likely first
-    seconds: float  # preprocessing + inference
+    seconds: float  # reading + preprocessing + inference (in a Reading: this digit's inference)
     box: tuple[int, int, int, int] | None = None  # x, y, w, h in the image
 
 
@@ -68,9 +68,6 @@ class Reading:
     def probability(self) -> float:
         """How sure the whole number is: the product of its digits' probabilities."""
         return float(np.prod([d.probability for d in self.digits])) if self.digits else 0.0
-
-
-ImageLike = "str | Path | bytes | np.ndarray"
 
 
 class Recognizer:
