@@ -467,7 +467,8 @@ def run_worker(cfg, mnist, run_dir: Path, host: str, port: int, worker_id: str, 
         end(trial)
 
     client.create_trial, tuner.on_trial_begin, tuner.on_trial_end = create_trial, on_trial_begin, on_trial_end
-    log(f"{worker_id}: connected to the chief at {address}")
+    threads_used = tf.config.threading.get_intra_op_parallelism_threads() or "all the cores'"
+    log(f"{worker_id}: connected to the chief at {address}; {threads_used} TensorFlow threads")
     try:
         search(tuner, cfg, mnist, verbose)
     except ChiefLost as e:
