@@ -213,8 +213,8 @@ def test_a_restarted_chief_resumes_and_redoes_no_finished_trial(mnist_dir, tmp_p
     out, port = tmp_path / "run", free_port()
     chief = ["--role", "chief", "--bind", f"127.0.0.1:{port}", "--out", out, *tiny(mnist_dir, trials=2)]
     first = procs.start(*chief, log=tmp_path / "chief-1.log")
-    procs.start("--role", "worker", "--chief", f"127.0.0.1:{port}", "--worker-id", "w1", "--out", out,
-                *tiny(mnist_dir, trials=2), log=tmp_path / "worker.log")
+    procs.start("--role", "worker", "--chief", f"127.0.0.1:{port}", "--worker-id", "w1", "--connect-timeout", 180,
+                "--out", out, *tiny(mnist_dir, trials=2), log=tmp_path / "worker.log")
     wait_for(lambda: done_lines((tmp_path / "chief-1.log").read_text()) and running_trial(out, "w1"), 150,
              "a finished trial and the next one running")
     first.send_signal(signal.SIGKILL)

@@ -135,7 +135,7 @@ def tune(
         None, help="Worker: its name; a worker restarted with the same name gets its unfinished trial back.",
         rich_help_panel="Distributed"),
     worker_timeout: float = typer.Option(
-        120.0, help="Chief: seconds of silence after which a worker's trial goes to another worker.",
+        120.0, help="Chief (and --workers): seconds of silence after which a worker's trial goes to another worker.",
         rich_help_panel="Distributed"),
     threads_per_worker: int = typer.Option(
         0, help="TensorFlow threads per worker (0: the cores divided among the workers; all for --role worker).",
