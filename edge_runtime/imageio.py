@@ -24,6 +24,7 @@ MAX_PIXELS = 60_000_000
 # No need to decode more than this on the longest side to find and read digits.
 WORKING_SIDE = 1600
 MIN_SIDE = 8
+MAX_FILE_BYTES = 200 * 2**20  # no photo is this big; a video or a disk image passed by mistake is
 EXTENSIONS = (
     ".png",
     ".jpg",
@@ -106,6 +107,13 @@ def _read_bytes(path: Path, name: str) -> bytes:
     if path.is_dir():
         raise ImageError(f"{name}: is a directory, not an image")
     try:
+        if path.exists() and not path.is_file():  # a device or a pipe could be read forever
+            raise ImageError(f"{name}: not a regular file")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ImageError(
+                f"{name}: {size / 2**20:.0f} MB, too large for an image (at most {MAX_FILE_BYTES // 2**20} MB)"
+            )
         return path.read_bytes()
     except FileNotFoundError:
         raise ImageError(f"{name}: file not found") from None

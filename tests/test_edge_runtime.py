@@ -223,6 +223,15 @@ def test_tiny_image(tmp_path):
         imageio.read_image(tmp_path / "dot.png", "dot.png")
 
 
+def test_not_a_regular_file_or_too_big(tmp_path, monkeypatch):
+    with pytest.raises(ImageError, match=r"^/dev/zero: not a regular file$"):
+        imageio.read_image("/dev/zero")
+    (tmp_path / "big.jpg").write_bytes(b"\xff\xd8" + bytes(2 * 2**20))
+    monkeypatch.setattr(imageio, "MAX_FILE_BYTES", 2**20)
+    with pytest.raises(ImageError, match=r"big\.jpg: 2 MB, too large for an image \(at most 1 MB\)$"):
+        imageio.read_image(tmp_path / "big.jpg")
+
+
 def test_missing_image(tmp_path):
     with pytest.raises(ImageError, match=r"gone\.png: file not found$"):
         imageio.read_image(tmp_path / "gone.png")
