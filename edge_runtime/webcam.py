@@ -120,7 +120,7 @@ def is_file(source: int | str) -> bool:
 def open_source(source: int | str) -> cv2.VideoCapture:
     """An opened capture, or a SourceError saying plainly why not."""
     name = source_name(source)
-    if is_file(source) and not Path(source).exists():
+    if is_file(source) and "%" not in source and not Path(source).exists():  # img_%04d.png: a sequence
         raise SourceError(f"{name}: no such file")
     with captured_stderr(keep=lambda line: False):  # OpenCV's and FFmpeg's own warnings
         cap = cv2.VideoCapture(source)
