@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from digitedge.errors import NoDigitError
+from digitedge.errors import ImageError, NoDigitError
 
 from .segment import Group, SegmentConfig, group_digits
 
@@ -24,6 +24,7 @@ INPUT_SHAPE = (28, 28, 1)
 # Bumped whenever what the model is fed changes; stored in every .tflite's metadata.
 PREPROCESSING_VERSION = "mnist-v1"
 FIT_SIZE = 20  # MNIST digits fit a 20x20 box inside the 28x28 image
+MIN_SIDE = 8  # pixels: smaller arrays cannot hold a digit
 # MNIST's stroke width as a part of the digit's longer side (median 0.11 over the
 # test set, measured as 2*area/perimeter); photos are brought near it.
 STROKE_RANGE = (0.08, 0.2)
@@ -204,6 +205,11 @@ def _original_box(group: Group, scale: float, shape: tuple[int, int]) -> tuple[i
 def _ink_groups(image: np.ndarray, config: PhotoConfig, name: str | None):
     """(gray, scale, labels, groups) of a photo; with a name, no digit raises NoDigitError."""
     gray = to_gray(image)
+    if min(gray.shape) < MIN_SIDE:
+        if name is not None:
+            h, w = gray.shape
+            raise ImageError(f"{name}: image is {w}x{h} pixels, too small to hold a digit")
+        return gray, 1.0, None, []
     work, scale = working_copy(gray, config)
     flat = ink_image(work)
     if percentiles(flat, (99.9,))[0] < config.min_contrast:  # a blank page, a uniform colour, noise

@@ -261,6 +261,12 @@ def test_uniform_image_has_no_digit(fill):
         recognizer().predict(image, name="blank.png")
 
 
+def test_tiny_array_is_refused():
+    with pytest.raises(ImageError, match=r"^dot: image is 1x1 pixels, too small to hold a digit$"):
+        recognizer().predict(np.zeros((1, 1), np.uint8), name="dot")
+    assert preprocess.find_digits(np.zeros((0, 5), np.uint8)) == []
+
+
 def test_noise_only_has_no_digit():
     rng = np.random.default_rng(0)
     image = np.clip(rng.normal(200, 6, (240, 320)), 0, 255).astype(np.uint8)
