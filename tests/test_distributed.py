@@ -110,6 +110,17 @@ def running_trial(out: Path, worker: str):
     return info.get("trial") if info.get("state") == "running" else None
 
 
+def search_finished(out: Path, proc: subprocess.Popen, log: Path) -> None:
+    """Wait for the end of the search; the retraining that follows is test_two_workers' business (time)."""
+
+    def over():
+        if proc.poll() not in (None, 0):
+            raise AssertionError(log.read_text()[-3000:])
+        return progress(out).get("state") in ("retraining", "done")
+
+    wait_for(over, 240, "the end of the search")
+
+
 def worker_pid(out: Path, worker: str) -> int:
     pids = [pid for pid in pids_naming(str(out)) if f"--worker-id\0{worker}\0".encode()
             in Path(f"/proc/{pid}/cmdline").read_bytes()]
@@ -186,12 +197,11 @@ def test_a_killed_worker_is_restarted_and_gets_its_trial_back(mnist_dir, tmp_pat
     supervisor = procs.start("--workers", 2, "--out", out, *tiny(mnist_dir, trials=2), log=tmp_path / "sup.log")
     trial = wait_for(lambda: running_trial(out, "worker-1"), 120, "worker-1 to run a trial")
     os.kill(worker_pid(out, "worker-1"), signal.SIGKILL)
-    assert supervisor.wait(240) == 0, (tmp_path / "sup.log").read_text()[-3000:]
+    search_finished(out, supervisor, tmp_path / "sup.log")
     chief_log = (out / "logs" / "chief.log").read_text()
     assert f"trial {trial} -> worker-1 again" in chief_log
     assert sorted(done_lines(chief_log)) == ["0", "1"]
-    assert all(status == "COMPLETED" for status, _ in trial_files(out).values())
-    assert (out / "metrics.json").exists()
+    assert [status for status, _ in trial_files(out).values()] == ["COMPLETED"] * 2
 
 
 def test_without_restarts_the_worker_timeout_gives_a_dead_workers_trial_to_another(mnist_dir, tmp_path, procs):
@@ -200,7 +210,7 @@ def test_without_restarts_the_worker_timeout_gives_a_dead_workers_trial_to_anoth
                              *tiny(mnist_dir, trials=2), log=tmp_path / "sup.log")
     trial = wait_for(lambda: running_trial(out, "worker-1"), 120, "worker-1 to run a trial")
     os.kill(worker_pid(out, "worker-1"), signal.SIGKILL)
-    assert supervisor.wait(240) == 0, (tmp_path / "sup.log").read_text()[-3000:]
+    search_finished(out, supervisor, tmp_path / "sup.log")
     chief_log = (out / "logs" / "chief.log").read_text()
     assert f"worker-1: silent for more than 5 s; trial {trial} goes back to the queue" in chief_log
     assert f"trial {trial} -> worker-2 (from the retry queue)" in chief_log
@@ -222,13 +232,12 @@ def test_a_restarted_chief_resumes_and_redoes_no_finished_trial(mnist_dir, tmp_p
     before = {k: v for k, v in trial_files(out).items() if v[0] == "COMPLETED"}
     assert before
     second = procs.start(*chief, log=tmp_path / "chief-2.log")
-    assert second.wait(240) == 0, (tmp_path / "chief-2.log").read_text()[-3000:]
+    search_finished(out, second, tmp_path / "chief-2.log")
     after = trial_files(out)
     assert {k: after[k] for k in before} == before  # finished trials untouched
     assert sorted(after) == ["0", "1"] and all(s == "COMPLETED" for s, _ in after.values())
     redone = set(done_lines((tmp_path / "chief-2.log").read_text())) & set(before)
     assert not redone
-    assert (out / "metrics.json").exists()
 
 
 def test_a_worker_that_cannot_reach_its_chief_says_so_in_one_line(mnist_dir, tmp_path):
