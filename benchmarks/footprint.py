@@ -9,8 +9,9 @@ for each photo. Three ways in:
   cli   `python -m digitedge predict photo.jpg` (typer and rich included)
 
 Time to first prediction: the child stamps the wall clock right after its first
-prediction; the parent stamped it just before starting the child. The CLI's child stamps
-at exit (after printing the table), an upper bound. Peak memory is the child's VmHWM
+prediction (in the CLI, as Recognizer.read first returns, wrapped by an import hook so the
+CLI imports and runs as it always does); the parent stamped it just before starting the
+child. Peak memory is the child's VmHWM
 (its resident-set high-water mark, read from /proc by the child as it exits), not
 getrusage's ru_maxrss, which can carry the forking parent's RSS across exec. The child's
 CPU time (user + system, from getrusage of the children) is recorded too: on a busy
@@ -61,7 +62,30 @@ print(p)
 """
 
 CLI = """
-import runpy, sys
+import importlib.abc, importlib.util, runpy, sys, time
+
+class StampFirstRead(importlib.abc.MetaPathFinder):
+    # When the CLI imports the recognizer (where it would anyway), wrap Recognizer.read to stamp
+    # the clock as its first reading returns: the import order and the work stay the CLI's own.
+    def find_spec(self, name, path, target=None):
+        if name != "digitedge.edge_runtime.recognizer":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+        def exec_module(module):
+            run(module)
+            read = module.Recognizer.read
+            def stamped(*args, **kwargs):
+                out = read(*args, **kwargs)
+                sys.__stderr__.write(f"FOOTPRINT first={{time.time():.6f}}\\n")
+                module.Recognizer.read = read
+                return out
+            module.Recognizer.read = stamped
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, StampFirstRead())
 sys.argv = ["digitedge", "predict", {photo!r}]
 runpy.run_module("digitedge", run_name="__main__", alter_sys=True)
 """
@@ -214,7 +238,7 @@ def markdown(result: dict) -> str:
     lines += [
         "",
         f"Targets (issue 5): first prediction within {TARGET_SECONDS} s of process start, peak memory under "
-        f"{TARGET_MB:.0f} MB. For `cli` the time is to exit (after the table is printed), an upper bound.",
+        f"{TARGET_MB:.0f} MB. Start to exit adds printing the results and the interpreter's teardown.",
         f"Packages: {', '.join(f'{k} {v}' for k, v in result['machine']['packages'].items())}.",
         "",
         *notes(result),
