@@ -37,6 +37,13 @@ class AugmentConfig:
     rotation: float = 10.0  # degrees, either way
     shift: float = 0.1  # fraction of the image, either way
     zoom: float = 0.1  # fraction, in or out
+    # Robustness (issue 10; 0 = off): what a camera does to digits, see benchmarks/corruptions.py.
+    noise: float = 0.0  # Gaussian noise, per image a sigma of 0 to this (of white)
+    blur: float = 0.0  # Gaussian blur, sigma of up to this many pixels
+    elastic: float = 0.0  # elastic distortion (keras RandomElasticTransform's scale)
+    thickness: int = 0  # strokes thinned or thickened by up to this many 3x3 steps
+    contrast: float = 0.0  # contrast changed by up to this fraction
+    invert: float = 0.0  # share of images turned dark-on-light
 
     def check(self) -> None:
         if not (0 <= self.rotation <= 180 and 0 <= self.shift < 1 and 0 <= self.zoom < 1):
@@ -44,6 +51,17 @@ class AugmentConfig:
                 f"augmentation rotation={self.rotation}, shift={self.shift}, zoom={self.zoom}: "
                 "rotation must be 0-180 degrees, shift and zoom in [0, 1)"
             )
+        if not (0 <= self.noise <= 1 and 0 <= self.blur <= 5 and 0 <= self.elastic <= 5 and 0 <= self.thickness <= 3
+                and 0 <= self.contrast < 1 and 0 <= self.invert <= 1):
+            raise DigitedgeError(
+                f"augmentation noise={self.noise}, blur={self.blur}, elastic={self.elastic}, "
+                f"thickness={self.thickness}, contrast={self.contrast}, invert={self.invert}: noise and invert "
+                "must be in [0, 1], blur and elastic 0-5, thickness 0-3, contrast in [0, 1)"
+            )
+
+    @property
+    def robust(self) -> bool:
+        return any((self.noise, self.blur, self.elastic, self.thickness, self.contrast, self.invert))
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,10 @@ PRESETS = {
         trial_subset=5000,
     ),
 }
+# Issue 10: the release settings plus augmentations aimed at MNIST-C's weak spots (noise, blur,
+# distortion, stroke width, contrast, polarity). None of them is an MNIST-C corruption itself.
+ROBUST_AUGMENT = AugmentConfig(noise=0.2, blur=1.2, elastic=1.0, thickness=1, contrast=0.4, invert=0.1)
+PRESETS["robust"] = replace(PRESETS["release"], train=replace(PRESETS["release"].train, augment=ROBUST_AUGMENT))
 
 
 def preset(name: str) -> TuneConfig:

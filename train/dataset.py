@@ -43,6 +43,69 @@ def split(mnist: Mnist, cfg: TrainConfig, train_subset: int | None = None) -> Sp
     )
 
 
+class RandomStroke(layers.Layer):
+    """Strokes thickened (3x3 max filter) or thinned (3x3 min filter) 0 to `steps` times, per image."""
+
+    def __init__(self, steps: int, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.steps, self.generator = steps, keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=True):
+        versions, grown, shrunk = [x], x, x
+        for _ in range(self.steps):
+            grown = tf.nn.max_pool2d(grown, 3, 1, "SAME")
+            shrunk = -tf.nn.max_pool2d(-shrunk, 3, 1, "SAME")
+            versions += [grown, shrunk]
+        pick = keras.random.randint((tf.shape(x)[0],), 0, len(versions), seed=self.generator)
+        return tf.einsum("nk,knhwc->nhwc", tf.one_hot(pick, len(versions), dtype=x.dtype), tf.stack(versions))
+
+
+class RandomNoise(layers.Layer):
+    """Gaussian noise with a sigma drawn per image from [0, stddev], clipped to [0, 1]."""
+
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.stddev, self.generator = stddev, keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=True):
+        sigma = keras.random.uniform((tf.shape(x)[0], 1, 1, 1), 0.0, self.stddev, seed=self.generator)
+        return tf.clip_by_value(x + sigma * keras.random.normal(tf.shape(x), seed=self.generator), 0.0, 1.0)
+
+
+class RandomBlur(layers.Layer):
+    """Gaussian blur with a sigma drawn per image from [0, sigma] pixels (a depthwise conv, one kernel per image)."""
+
+    def __init__(self, sigma: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.sigma, self.generator = sigma, keras.random.SeedGenerator(seed)
+        self.radius = max(1, int(round(3 * sigma)))
+
+    def call(self, x, training=True):
+        n = tf.shape(x)[0]
+        sigma = keras.random.uniform((n, 1), 0.0, self.sigma, seed=self.generator) + 1e-3
+        t = tf.range(-self.radius, self.radius + 1, dtype=x.dtype)[None, :]
+        g = tf.exp(-0.5 * tf.square(t / sigma))
+        g = g / tf.reduce_sum(g, axis=1, keepdims=True)  # (n, k)
+        kernel = tf.transpose(g[:, :, None] * g[:, None, :], (1, 2, 0))[:, :, :, None]  # (k, k, n, 1)
+        images = tf.transpose(x, (3, 1, 2, 0))  # the batch as channels of one image
+        return tf.transpose(tf.nn.depthwise_conv2d(images, kernel, [1, 1, 1, 1], "SAME"), (3, 1, 2, 0))
+
+
+def robust_layers(cfg: AugmentConfig, seed: int) -> list:
+    """Issue 10's augmentations, the ones switched on, in the order a camera applies them."""
+    unit = (0.0, 1.0)
+    steps = [
+        (cfg.elastic, lambda: layers.RandomElasticTransform(1.0, cfg.elastic, fill_mode="constant",
+                                                            value_range=unit, seed=seed + 3)),
+        (cfg.thickness, lambda: RandomStroke(cfg.thickness, seed=seed + 4)),
+        (cfg.blur, lambda: RandomBlur(cfg.blur, seed=seed + 5)),
+        (cfg.contrast, lambda: layers.RandomContrast(cfg.contrast, value_range=unit, seed=seed + 6)),
+        (cfg.invert, lambda: layers.RandomInvert(cfg.invert, value_range=unit, seed=seed + 7)),
+        (cfg.noise, lambda: RandomNoise(cfg.noise, seed=seed + 8)),
+    ]
+    return [make() for amount, make in steps if amount]
+
+
 def augmenter(cfg: AugmentConfig, seed: int) -> keras.Sequential | None:
     if not cfg.enabled:
         return None
@@ -51,6 +114,7 @@ def augmenter(cfg: AugmentConfig, seed: int) -> keras.Sequential | None:
         layers.RandomRotation(cfg.rotation / 360.0, fill_mode="constant", seed=seed),
         layers.RandomTranslation(cfg.shift, cfg.shift, fill_mode="constant", seed=seed + 1),
         layers.RandomZoom(cfg.zoom, fill_mode="constant", seed=seed + 2),
+        *robust_layers(cfg, seed),
     ], name="augment")
 
 
