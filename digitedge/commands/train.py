@@ -13,7 +13,8 @@ import typer
 from digitedge.commands import one_line_errors
 from digitedge.errors import DigitedgeError
 
-PRESET_HELP = "quick (a subset, a few epochs: tests and demos) or release (full data and search)."
+PRESET_HELP = ("quick (a subset, a few epochs: tests and demos), release (full data and search) or robust "
+               "(release with noise, blur, elastic, stroke, contrast and inversion augmentation).")
 
 
 def quiet_tensorflow() -> None:
@@ -48,7 +49,7 @@ def build_train_config(preset_name: str, flags: dict):
                                       "patience", "seed")}
     model = {k: flags.get(k) for k in ("conv_blocks", "filters", "dense_units", "dropout", "learning_rate",
                                        "batch_norm")}
-    augment = {"enabled": flags.get("augment"), **{k: flags.get(k) for k in ("rotation", "shift", "zoom")}}
+    augment = {"enabled": flags.get("augment"), **{k: flags.get(k) for k in ("rotation", "shift", "zoom", *ROBUST)}}
     return overrides(base, **pick, time_budget_min=flags.get("time_budget"),
                      model=overrides(base.model, **model), augment=overrides(base.augment, **augment))
 
@@ -76,7 +77,14 @@ OPT = {
     "rotation": typer.Option(None, help="Augmentation: max rotation in degrees."),
     "shift": typer.Option(None, help="Augmentation: max shift, fraction of the image."),
     "zoom": typer.Option(None, help="Augmentation: max zoom, fraction."),
+    "noise": typer.Option(None, help="Augmentation: Gaussian noise, max sigma (of white); 0: off."),
+    "blur": typer.Option(None, help="Augmentation: Gaussian blur, max sigma in pixels; 0: off."),
+    "elastic": typer.Option(None, help="Augmentation: elastic distortion strength; 0: off."),
+    "thickness": typer.Option(None, help="Augmentation: strokes thinner/thicker by up to N 3x3 steps; 0: off."),
+    "contrast": typer.Option(None, help="Augmentation: contrast changed by up to this fraction; 0: off."),
+    "invert": typer.Option(None, help="Augmentation: share of images made dark-on-light; 0: off."),
 }
+ROBUST = ("noise", "blur", "elastic", "thickness", "contrast", "invert")
 
 
 @one_line_errors
@@ -91,6 +99,9 @@ def train(
     learning_rate: Optional[float] = OPT["learning_rate"], batch_norm: Optional[bool] = OPT["batch_norm"],
     augment: Optional[bool] = OPT["augment"], rotation: Optional[float] = OPT["rotation"],
     shift: Optional[float] = OPT["shift"], zoom: Optional[float] = OPT["zoom"],
+    noise: Optional[float] = OPT["noise"], blur: Optional[float] = OPT["blur"],
+    elastic: Optional[float] = OPT["elastic"], thickness: Optional[int] = OPT["thickness"],
+    contrast: Optional[float] = OPT["contrast"], invert: Optional[float] = OPT["invert"],
 ) -> None:
     """Train the CNN once with fixed settings and write its report folder."""
     cfg = build_train_config(preset, locals())
