@@ -6,6 +6,8 @@ VENV := .venv
 EDGE_VENV := .venv-edge
 LEGACY_VENV := .venv-legacy
 PIP_FLAGS := --quiet --disable-pip-version-check
+# The edge env records the digits it reads here; the legacy env must read the same ones.
+DIGITS_FILE := $(abspath runs/edge-digits.json)
 
 .PHONY: demo test test-main test-edge test-legacy lint clean browser arm64-check
 
@@ -44,11 +46,12 @@ test-main: $(VENV)/.done browser
 # Only the edge extra: TensorFlow must be absent, and the edge tests must pass.
 test-edge: $(EDGE_VENV)/.done browser
 	! $(EDGE_VENV)/bin/python -c "import tensorflow" 2>/dev/null
-	$(EDGE_VENV)/bin/pytest -q -m edge
+	mkdir -p runs && rm -f $(DIGITS_FILE)
+	DIGITEDGE_EDGE_ONLY=1 DIGITEDGE_DIGITS_FILE=$(DIGITS_FILE) $(EDGE_VENV)/bin/pytest -q -m edge
 
 test-legacy: $(LEGACY_VENV)/.done
 	! $(LEGACY_VENV)/bin/python -c "import tensorflow" 2>/dev/null
-	$(LEGACY_VENV)/bin/pytest -q -m edge
+	DIGITEDGE_EDGE_ONLY=1 DIGITEDGE_DIGITS_FILE=$(DIGITS_FILE) $(LEGACY_VENV)/bin/pytest -q -m edge
 
 # The browser test drives Debian's Chromium (nothing is downloaded at run time): installed here when
 # missing and we are root; without it that test is skipped with the reason.
