@@ -67,7 +67,7 @@ def fix_opencv_threads(threads: int) -> None:
 
 def top1(probabilities: np.ndarray) -> int:
     """The most likely class, broken ties and all exactly as Recognizer.classify picks it."""
-    return int(np.argsort(probabilities)[::-1][0])
+    return int(np.argsort(-probabilities, kind="stable")[0])
 
 
 def label_of(labels: list[str], index: int) -> int:

@@ -122,7 +122,7 @@ class Recognizer:
         """An MNIST-like 28x28 uint8 (white on black) -> (digit, probability, top 3)."""
         x = normalize(255 - digit28 if self.invert else digit28)
         probs = self.model.run(x)
-        order = np.argsort(probs)[::-1][:3]
+        order = np.argsort(-probs, kind="stable")[:3]  # ties (common in uint8 outputs) go to argmax's pick
         top3 = [(self._label(i), float(probs[i])) for i in order]
         return top3[0][0], top3[0][1], top3
 
