@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from digitedge import __version__
-from digitedge.commands import bench, convert, data, edge, serve, train
+from digitedge.commands import bench, convert, data, edge, robust, serve, train
 
 app = typer.Typer(
     name="digitedge",
@@ -30,6 +30,8 @@ app.command("predict")(edge.predict)
 app.command()(serve.serve)
 app.command("webcam")(edge.webcam)
 app.command(context_settings=bench.CONTEXT_SETTINGS)(bench.bench)
+app.command()(robust.evaluate)
+app.command()(robust.baselines)
 
 
 def show_version(value: bool) -> None:
