@@ -6,13 +6,17 @@ TFLite models exist), never by hand, so every number in it was measured.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
 from digitedge import atomic
 from digitedge.train.summary import load_metrics
 
+# `digitedge evaluate` and `digitedge baselines` results for the shipped models (issue 10).
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 REPORT_FILES = ("metrics.json", "classification_report.txt", "confusion_matrix.png", "curves.png",
                 "predictions.png", "trials.csv", "trials.png")
 
@@ -32,8 +36,33 @@ def publish(run_dir: Path, models_dir: Path, conversion_report: Path | None = No
     if conversion_report is not None and Path(conversion_report).exists():
         conversion = json.loads(Path(conversion_report).read_text())
     card = models_dir / "MODEL_CARD.md"
-    atomic.write_text(card, render(metrics, conversion))
+    text = render(metrics, conversion)
+    text += "\n".join(robustness_section(RESULTS, models_dir, conversion_report))
+    atomic.write_text(card, text)
     return card
+
+
+def robustness_section(results: Path, models_dir: Path, conversion_report: Path | None) -> list[str]:
+    """Clean accuracy and MNIST-C mean corruption error of the shipped .tflite files, with links."""
+    path = results / "robustness" / "robustness.json"
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text())
+    link = os.path.relpath(results, Path(models_dir).resolve())
+    shipped = Path(conversion_report).parent if conversion_report is not None else None
+    lines = ["## Robustness (MNIST-C)", "",
+             f"From [robustness.md]({link}/robustness/robustness.md) (`{r['command']}`, {r['images']:,} test "
+             "images): accuracy on clean MNIST and mean error over MNIST-C's 15 corruptions (mCE). The classical "
+             f"baselines beside the CNN: [baselines.md]({link}/baselines/baselines.md).", "",
+             "| model | clean | mCE | relative mCE | measured on |", "| --- | --- | --- | --- | --- |"]
+    for m in r["models"]:
+        s = r["summary"][m["name"]]
+        current = shipped is not None and (shipped / Path(m["path"]).name).is_file() and hashlib.sha256(
+            (shipped / Path(m["path"]).name).read_bytes()).hexdigest() == m["sha256"]
+        rel = f"{s['relative_mce']:.1f}x" if s["relative_mce"] is not None else "-"
+        lines.append(f"| {m['name']} | {100 * s['clean_accuracy']:.2f}% | {100 * s['mce']:.2f}% | {rel} | "
+                     + ("the shipped file" if current else "an earlier file: run `digitedge evaluate` again") + " |")
+    return lines + [""]
 
 
 def render(m: dict, conversion: dict | None) -> str:
