@@ -253,7 +253,9 @@ def progress_bar(enabled: bool):
 
 def model_info(m) -> dict:
     data = m.path.read_bytes()
-    return {"name": m.name, "path": str(m.path), "format": m.format, "kind": m.kind, "quantized": bool(m.quantized),
+    path = Path(m.path).resolve()
+    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+    return {"name": m.name, "path": str(shown), "format": m.format, "kind": m.kind, "quantized": bool(m.quantized),
             "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
