@@ -130,3 +130,16 @@ def test_cli_modules_do_not_import_tensorflow():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_samples_writes_photos_and_a_clip_the_runtime_reads(mnist_dir, tmp_path):
+    from digitedge.edge_runtime.recognizer import Recognizer
+
+    out = tmp_path / "samples"
+    result = runner.invoke(app, ["data", "samples", "--out", str(out), "--count", "3", "--data-dir", str(mnist_dir)])
+    assert result.exit_code == 0, result.output
+    photos = sorted(out.glob("number*.jpg"))
+    assert len(photos) == 3 and (out / "clip.mp4").stat().st_size > 0
+    reader = Recognizer()
+    for photo in photos:  # the file name carries the number written in it
+        assert reader.read(photo).text == photo.stem.split("_")[1]

@@ -1,4 +1,4 @@
-"""`digitedge data fetch | verify | info`."""
+"""`digitedge data fetch | verify | info | samples`."""
 
 from __future__ import annotations
 
@@ -83,3 +83,29 @@ def info(data_dir: Optional[Path] = DataDir) -> None:
             str(x.min()), str(x.max()), f"{100 * (x > 0).mean():.1f}",
         )
     console.print(stats)
+
+
+@app.command()
+@one_line_errors
+def samples(
+    out: Path = typer.Option(Path("samples"), "--out", "-o", help="Folder for the images and the clip."),
+    count: int = typer.Option(8, min=1, max=1000, help="How many photos."),
+    data_dir: Optional[Path] = DataDir,
+    seed: int = typer.Option(0, help="The same seed gives the same images."),
+) -> None:
+    """Photos and a short video of handwritten numbers (MNIST test digits on paper), to try
+    `predict`, `webcam --source` and `serve` without a camera. Needs the edge extra (OpenCV)."""
+    import numpy as np
+
+    from digitedge import data, synthetic
+
+    mnist = data.load(data_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        photo = synthetic.number_photo(mnist.x_test, mnist.y_test, seed + i)
+        synthetic.write_image(out / f"number{i:02d}_{photo.text}.jpg", photo.image)
+    rng = np.random.default_rng(seed)
+    shown = [[int(k) for k in rng.choice(len(mnist.x_test), n, replace=False)] for n in (4, 3, 2)]
+    numbers = [([mnist.x_test[k] for k in ks], "".join(str(mnist.y_test[k]) for k in ks)) for ks in shown]
+    synthetic.write_video(out / "clip.mp4", numbers, seed=seed)
+    typer.echo(f"wrote {count} photos and clip.mp4 (showing {', '.join(t for _, t in numbers)}) to {out}")
