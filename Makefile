@@ -29,13 +29,20 @@ $(LEGACY_VENV)/.done: pyproject.toml
 	$(LEGACY_VENV)/bin/pip install $(PIP_FLAGS) -e ".[edge-legacy,dev]"
 	touch $@
 
-# The main job: data, a quick training run with its report (later stages extend it).
+# The main job, end to end: data; a quick training with its report; conversion to float32 and
+# int8 TFLite, verified; the shipped release model reading photos and a video of handwritten
+# numbers; a short latency benchmark of the shipped models. Full-size runs: see the README.
 demo: $(VENV)/.done
-	$(VENV)/bin/digitedge data fetch
+	$(if $(DIGITEDGE_DATA),@echo "MNIST from $(DIGITEDGE_DATA)",$(VENV)/bin/digitedge data fetch)
 	$(VENV)/bin/digitedge data verify
 	$(VENV)/bin/digitedge data info
 	$(VENV)/bin/digitedge train --preset quick --out runs/demo-train
-	$(VENV)/bin/digitedge report runs/demo-train
+	$(VENV)/bin/digitedge convert runs/demo-train/model.keras --out runs/demo-models
+	$(VENV)/bin/digitedge data samples --out runs/demo-samples --count 6
+	$(VENV)/bin/digitedge predict runs/demo-samples --annotate runs/demo-annotated
+	$(VENV)/bin/digitedge webcam --source runs/demo-samples/clip.mp4 --headless --max-frames 36 | tail -n 3
+	$(VENV)/bin/digitedge bench --threads 1 --runs 200 --images 2000 --out runs/demo-bench
+	@echo "demo done: see runs/ (demo-train report, demo-models, demo-annotated, demo-bench/report.md)"
 
 # Every test, in the three environments a user can have.
 test: test-main test-edge test-legacy
