@@ -44,6 +44,7 @@ class AugmentConfig:
     thickness: int = 0  # strokes thinned or thickened by up to this many 3x3 steps
     contrast: float = 0.0  # contrast changed by up to this fraction
     invert: float = 0.0  # share of images turned dark-on-light
+    robust_share: float = 0.5  # each of noise, blur, elastic, thickness, contrast touches this share of images
 
     def check(self) -> None:
         if not (0 <= self.rotation <= 180 and 0 <= self.shift < 1 and 0 <= self.zoom < 1):
@@ -52,11 +53,11 @@ class AugmentConfig:
                 "rotation must be 0-180 degrees, shift and zoom in [0, 1)"
             )
         if not (0 <= self.noise <= 1 and 0 <= self.blur <= 5 and 0 <= self.elastic <= 5 and 0 <= self.thickness <= 3
-                and 0 <= self.contrast < 1 and 0 <= self.invert <= 1):
+                and 0 <= self.contrast < 1 and 0 <= self.invert <= 1 and 0 < self.robust_share <= 1):
             raise DigitedgeError(
                 f"augmentation noise={self.noise}, blur={self.blur}, elastic={self.elastic}, "
                 f"thickness={self.thickness}, contrast={self.contrast}, invert={self.invert}: noise and invert "
-                "must be in [0, 1], blur and elastic 0-5, thickness 0-3, contrast in [0, 1)"
+                "must be in [0, 1], blur and elastic 0-5, thickness 0-3, contrast in [0, 1), robust_share in (0, 1]"
             )
 
     @property

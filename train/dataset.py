@@ -91,6 +91,20 @@ class RandomBlur(layers.Layer):
         return tf.transpose(tf.nn.depthwise_conv2d(images, kernel, [1, 1, 1, 1], "SAME"), (3, 1, 2, 0))
 
 
+class Sometimes(layers.Layer):
+    """`layer` applied to a random share of the images, the others passed through unchanged."""
+
+    def __init__(self, layer, share: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.layer, self.share, self.generator = layer, share, keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=True):
+        if self.share >= 1:
+            return self.layer(x, training=training)
+        pick = keras.random.uniform((tf.shape(x)[0], 1, 1, 1), seed=self.generator) < self.share
+        return tf.where(pick, self.layer(x, training=training), x)
+
+
 def robust_layers(cfg: AugmentConfig, seed: int) -> list:
     """Issue 10's augmentations, the ones switched on, in the order a camera applies them."""
     unit = (0.0, 1.0)
@@ -100,10 +114,15 @@ def robust_layers(cfg: AugmentConfig, seed: int) -> list:
         (cfg.thickness, lambda: RandomStroke(cfg.thickness, seed=seed + 4)),
         (cfg.blur, lambda: RandomBlur(cfg.blur, seed=seed + 5)),
         (cfg.contrast, lambda: layers.RandomContrast(cfg.contrast, value_range=unit, seed=seed + 6)),
-        (cfg.invert, lambda: layers.RandomInvert(cfg.invert, value_range=unit, seed=seed + 7)),
         (cfg.noise, lambda: RandomNoise(cfg.noise, seed=seed + 8)),
     ]
-    return [make() for amount, make in steps if amount]
+    # Each on a share of the images, so that clean-looking digits stay common; inversion has its own share.
+    chosen = [Sometimes(make(), cfg.robust_share, seed=seed + 10 + i) for i, (amount, make) in enumerate(steps)
+              if amount]
+    if cfg.invert:
+        chosen.insert(-1 if cfg.noise else len(chosen),
+                      layers.RandomInvert(cfg.invert, value_range=unit, seed=seed + 7))
+    return chosen
 
 
 def augmenter(cfg: AugmentConfig, seed: int) -> keras.Sequential | None:
