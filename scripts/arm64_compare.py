@@ -10,9 +10,10 @@ printed on x86-64 and under emulated arm64. Exit 0 when the answers are the same
 
 - digits: equal, always; any difference fails (a digit, the text, the number of digits, an error
   on one side only, a missing image or frame);
-- a digit found in the same box on both: its probabilities within the tolerance (float32: 1e-4,
-  the resolution of --json; int8: one output quantization step plus that rounding). Same box,
-  same pixels: this compares the interpreters' arithmetic;
+- a digit found in the same box on both: its probabilities within the tolerance (float32: 1e-3,
+  since the interpreter's x86 (AVX, FMA) and ARM (NEON) kernels round differently; int8: one
+  output quantization step plus the 4-decimal rounding of --json). Same box, same pixels: this
+  compares the interpreters' arithmetic;
 - a box may move by up to BOX_PIXELS: OpenCV's image operations (resize, blur, warp) are not
   bit-exact across CPU architectures, and lossy video decoding neither. The crop then differs
   slightly, so its probabilities only within MOVED_TOLERANCE. A box moved further fails.
@@ -33,7 +34,9 @@ from pathlib import Path
 
 # --json prints probabilities with 4 decimals: 1e-4 is the finest difference it can show.
 JSON_RESOLUTION = 1e-4
-FLOAT_TOLERANCE = 1e-4  # float32: the same arithmetic up to rounding; stated in the README
+# float32: XNNPACK's x86-64 and arm64 kernels sum in another order (and fuse multiply-adds
+# differently): measured up to 0.0002 apart on the release model; stated in the README
+FLOAT_TOLERANCE = 1e-3
 SLACK = 1e-9  # float noise in the subtraction of two 4-decimal numbers
 BOX_PIXELS = 2  # how far a box edge may move between architectures (OpenCV's rounding)
 MOVED_TOLERANCE = 0.05  # probabilities of a crop that moved, or of a frame decoded differently
