@@ -165,7 +165,8 @@ def report_md(results: dict, charts: bool = True) -> str:
     out += ["*invoke*: `interpreter.invoke()` alone (Keras: `model.predict(x)` or `model(x, training=False)` "
             "on the prepared 1x28x28x1 input). *predict*: the whole path from the photo to the digit "
             "(`Recognizer.predict`: find and crop the digit, scale, normalize, quantize, invoke, softmax). "
-            "*images/s*: predict path, one image after another (runs / total time: slow outliers count). *invoke vs float*: float32 median / this median, "
+            "*images/s*: predict path, one image after another (runs / total time: slow outliers count). "
+            "*invoke vs float*: float32 median / this median, "
             "same interpreter and threads.", ""]
     out += [md_table(COLUMNS, table_rows(results)), ""]
 
