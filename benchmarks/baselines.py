@@ -52,7 +52,7 @@ class BaselineConfig:
     forest_trees: int = 100
     pca: int = 50
     images: int = 0  # clean test images (0: all 10,000)
-    corruption_images: int = 2_000  # per corruption (0: skip)
+    corruption_images: int = 1_000  # per corruption (0: skip)
     cnn: list[Path] | None = field(default=None)
     seed: int = 0
     data_dir: Path | None = None

@@ -82,7 +82,7 @@ def baselines(
     forest_train: Optional[int] = typer.Option(None, help="Training images for the random forest (default all)."),
     images: Optional[int] = typer.Option(None, help="Clean test images (default all 10,000)."),
     corruption_images: Optional[int] = typer.Option(
-        None, help="Test images per corruption (default 2,000; 0: skip the corruptions)."),
+        None, help="Test images per corruption (default 1,000; 0: skip the corruptions)."),
     seed: int = typer.Option(0, help="Seed of the subsets, the models and the corruptions."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="MNIST folder (else $DIGITEDGE_DATA, "
                                             "else the cache)."),
