@@ -180,9 +180,11 @@ def compare_webcam(host: list[dict], arm: list[dict], tolerance: float, label: s
     return out
 
 
-def report(result: Comparison, limit: int = 20) -> int:
+def report(result: Comparison, limit: int = 20, names: tuple[str, str] = ("x86-64", "arm64")) -> int:
+    """Print the summary and the first differences; names: what the two sides are called."""
     print(result.summary())
     for line in (result.digit_differences + result.other_differences)[:limit]:
+        line = line.replace("on x86-64", f"on {names[0]}").replace("on arm64", f"on {names[1]}")
         print(f"  {line}")
     hidden = len(result.digit_differences) + len(result.other_differences) - limit
     if hidden > 0:
@@ -251,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("arm", type=Path)
         p.add_argument("--tolerance", type=float, required=True)
         p.add_argument("--label", default=name)
+        p.add_argument("--names", default="x86-64,arm64", help="what the two sides are called")
     args = parser.parse_args(argv)
     if args.command == "images":
         truth = write_images(args.out)
@@ -260,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{tolerance_for(args.model):.6g}")
         return 0
     compare = compare_predict if args.command == "predict" else compare_webcam
-    return report(compare(read_jsonl(args.host), read_jsonl(args.arm), args.tolerance, args.label))
+    result = compare(read_jsonl(args.host), read_jsonl(args.arm), args.tolerance, args.label)
+    return report(result, names=tuple(args.names.split(",", 1)))
 
 
 if __name__ == "__main__":

@@ -182,3 +182,13 @@ def test_command_line_exit_codes(tmp_path, capsys):
     assert ac.main(["predict", str(host), str(arm), "--tolerance", "1e-4"]) == 1
     out = capsys.readouterr().out
     assert "DIFFERENT" in out and "digit00.png: read '6' on x86-64, '5' on arm64" in out
+
+
+def test_the_sides_can_be_named(tmp_path, capsys):
+    host, arm = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    host.write_text("".join(json.dumps(r) + "\n" for r in HOST))
+    changed = arm_copy()
+    changed[2]["text"], changed[2]["digits"][0]["digit"] = "5", 5
+    arm.write_text("".join(json.dumps(r) + "\n" for r in changed))
+    assert ac.main(["predict", str(host), str(arm), "--tolerance", "0.05", "--names", "[edge],[edge-legacy]"]) == 1
+    assert "digit00.png: read '6' on [edge], '5' on [edge-legacy]" in capsys.readouterr().out
