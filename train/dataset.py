@@ -109,7 +109,7 @@ def robust_layers(cfg: AugmentConfig, seed: int) -> list:
     """Issue 10's augmentations, the ones switched on, in the order a camera applies them."""
     unit = (0.0, 1.0)
     steps = [
-        (cfg.elastic, lambda: layers.RandomElasticTransform(1.0, cfg.elastic, fill_mode="constant",
+        (cfg.elastic, lambda: layers.RandomElasticTransform((1.0, 1.0), cfg.elastic, fill_mode="constant",
                                                             value_range=unit, seed=seed + 3)),
         (cfg.thickness, lambda: RandomStroke(cfg.thickness, seed=seed + 4)),
         (cfg.blur, lambda: RandomBlur(cfg.blur, seed=seed + 5)),
@@ -121,7 +121,8 @@ def robust_layers(cfg: AugmentConfig, seed: int) -> list:
               if amount]
     if cfg.invert:
         chosen.insert(-1 if cfg.noise else len(chosen),
-                      layers.RandomInvert(cfg.invert, value_range=unit, seed=seed + 7))
+                      # a (p, p) factor: a single float would mean "a probability drawn from [0, p]"
+                      layers.RandomInvert((cfg.invert, cfg.invert), value_range=unit, seed=seed + 7))
     return chosen
 
 
