@@ -139,3 +139,24 @@ def test_baselines_on_a_small_subset(mnist_dir, tmp_path):
     assert all(n in md for n in names) and "mCE" in md
     rows = list(csv.DictReader((out / "baselines.csv").open()))
     assert [float(r["accuracy"]) for r in rows] == pytest.approx([r["accuracy"] for r in results["rows"]], abs=5e-5)
+
+
+def test_robust_augmentation_keeps_the_input_contract(mnist):
+    pytest.importorskip("tensorflow")
+    from dataclasses import replace
+
+    from digitedge.edge_runtime.preprocess import normalize
+    from digitedge.train.config import PRESETS, AugmentConfig
+    from digitedge.train.dataset import augmenter
+
+    robust = PRESETS["robust"].train.augment
+    assert robust.robust and not AugmentConfig().robust and PRESETS["robust"].train.train_subset == 0
+    x = normalize(mnist.x_test[:64])
+    y = np.asarray(augmenter(robust, 1)(x, training=True))
+    assert y.shape == x.shape and y.dtype == np.float32 and 0 <= y.min() and y.max() <= 1
+    assert np.mean(np.any(y != x, axis=(1, 2, 3))) > 0.9
+    still = AugmentConfig(rotation=0, shift=0, zoom=0)
+    inverted = np.asarray(augmenter(replace(still, invert=1.0), 1)(x, training=True))
+    assert np.allclose(inverted, 1 - x, atol=1e-6)
+    half = np.asarray(augmenter(replace(still, invert=0.5), 1)(normalize(mnist.x_test[:400]), training=True))
+    assert 0.4 < np.mean(half.mean(axis=(1, 2, 3)) > 0.5) < 0.6  # the share asked for, not half of it
