@@ -115,7 +115,7 @@ def one_error_line(result, expected: str):
     (["--dropout", "1.5"], "dropout=1.5: must be in [0, 1)"),
     (["--learning-rate", "0"], "learning_rate=0.0: must be in (0, 1)"),
     (["--epochs", "0"], "epochs=0, batch_size=128: must be positive"),
-    (["--preset", "huge"], "unknown preset 'huge': choose quick, release"),
+    (["--preset", "huge"], f"unknown preset 'huge': choose {', '.join(PRESETS)}"),
 ])
 def test_impossible_settings_are_refused_before_anything_is_written(tmp_path, args, expected):
     out = tmp_path / "run"
