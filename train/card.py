@@ -37,7 +37,8 @@ def publish(run_dir: Path, models_dir: Path, conversion_report: Path | None = No
         conversion = json.loads(Path(conversion_report).read_text())
     card = models_dir / "MODEL_CARD.md"
     text = render(metrics, conversion)
-    text += "\n".join(robustness_section(RESULTS, models_dir, conversion_report))
+    section = robustness_section(RESULTS, models_dir, conversion_report)
+    text += "\n" + "\n".join(section) if section else ""
     atomic.write_text(card, text)
     return card
 
@@ -57,8 +58,8 @@ def robustness_section(results: Path, models_dir: Path, conversion_report: Path 
              "| model | clean | mCE | relative mCE | measured on |", "| --- | --- | --- | --- | --- |"]
     for m in r["models"]:
         s = r["summary"][m["name"]]
-        current = shipped is not None and (shipped / Path(m["path"]).name).is_file() and hashlib.sha256(
-            (shipped / Path(m["path"]).name).read_bytes()).hexdigest() == m["sha256"]
+        here = [folder / Path(m["path"]).name for folder in (shipped, Path(models_dir)) if folder is not None]
+        current = any(f.is_file() and hashlib.sha256(f.read_bytes()).hexdigest() == m["sha256"] for f in here)
         rel = f"{s['relative_mce']:.1f}x" if s["relative_mce"] is not None else "-"
         lines.append(f"| {m['name']} | {100 * s['clean_accuracy']:.2f}% | {100 * s['mce']:.2f}% | {rel} | "
                      + ("the shipped file" if current else "an earlier file: run `digitedge evaluate` again") + " |")
