@@ -78,3 +78,21 @@ def jpeg_bytes(array: np.ndarray) -> bytes:
     out = io.BytesIO()
     Image.fromarray(array).save(out, "JPEG", quality=90)
     return out.getvalue()
+
+
+def clear_digits(mnist, reader, text: str, skip: int = 0) -> list[np.ndarray]:
+    """For each character, an MNIST test digit of that label the model reads surely (the `skip`-th
+    such): camera and server tests are about their path, not the model on MNIST's hardest digits."""
+    from digitedge.edge_runtime.preprocess import normalize
+
+    out = []
+    for c in text:
+        found = 0
+        for index in np.nonzero(mnist.y_test == int(c))[0]:
+            probs = reader.model.run(normalize(mnist.x_test[index]))
+            if probs.argmax() == int(c) and probs.max() > 0.95:
+                if found == skip:
+                    out.append(mnist.x_test[index])
+                    break
+                found += 1
+    return out

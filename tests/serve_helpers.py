@@ -11,27 +11,9 @@ import struct
 import zlib
 from pathlib import Path
 
-import numpy as np
+from edge_helpers import clear_digits
 
 from digitedge import synthetic
-
-
-def clear_digits(mnist, reader, text: str, skip: int = 0) -> list[np.ndarray]:
-    """For each character, an MNIST test digit of that label the model reads surely: these tests
-    are about the server, not the model on MNIST's hardest digits."""
-    from digitedge.edge_runtime.preprocess import normalize
-
-    out = []
-    for c in text:
-        found = 0
-        for index in np.nonzero(mnist.y_test == int(c))[0]:
-            probs = reader.model.run(normalize(mnist.x_test[index]))
-            if probs.argmax() == int(c) and probs.max() > 0.95:
-                if found == skip:
-                    out.append(mnist.x_test[index])
-                    break
-                found += 1
-    return out
 
 
 def number_photo(mnist, reader, text: str, path: Path, seed: int = 7, side: int = 480) -> Path:

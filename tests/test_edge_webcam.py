@@ -12,13 +12,12 @@ from collections import Counter
 import cv2
 import numpy as np
 import pytest
-from edge_helpers import edge_mnist_fixture, recognizer  # noqa: F401
+from edge_helpers import clear_digits, edge_mnist_fixture, recognizer  # noqa: F401
 from typer.testing import CliRunner
 
 from digitedge import synthetic
 from digitedge.cli import app
 from digitedge.edge_runtime import webcam
-from digitedge.edge_runtime.preprocess import normalize
 from digitedge.errors import DigitedgeError, SourceError
 
 pytestmark = pytest.mark.edge
@@ -33,22 +32,6 @@ def run(*args):
 
 def errors(result) -> list[str]:
     return [ln for ln in result.stderr.splitlines() if not ln.startswith("warning: ")]
-
-
-def clear_digits(mnist, reader, text: str, skip: int = 0) -> list[np.ndarray]:
-    """For each character, an MNIST test digit of that label the model reads surely: the clip
-    tests the camera path, not the model on MNIST's hardest digits."""
-    out = []
-    for c in text:
-        found = 0
-        for index in np.nonzero(mnist.y_test == int(c))[0]:
-            probs = reader.model.run(normalize(mnist.x_test[index]))
-            if probs.argmax() == int(c) and probs.max() > 0.95:
-                if found == skip:
-                    out.append(mnist.x_test[index])
-                    break
-                found += 1
-    return out
 
 
 @pytest.fixture(scope="module")
