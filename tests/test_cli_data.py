@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from cli_helpers import assert_one_error
 from typer.testing import CliRunner
 
 import digitedge
@@ -32,15 +33,6 @@ def run(*args: str, ok: bool = True):
         assert result.exit_code == 0, result.output
         assert result.exception is None
     return result
-
-
-def assert_one_error(result, message: str) -> None:
-    """A clean exit 1 (not a crash), nothing on stdout, exactly `error: message` on stderr."""
-    assert result.exit_code == 1, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
-    assert result.stderr == f"error: {message}\n"
 
 
 def test_version():

@@ -11,6 +11,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from cli_helpers import assert_one_error  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from digitedge.cli import app  # noqa: E402
@@ -103,13 +104,6 @@ def test_resumed_search_redoes_no_finished_trial(mnist, tmp_path):
     assert len((out / "trials.csv").read_text().strip().splitlines()) == 1 + 3
 
 
-def one_error_line(result, expected: str):
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert lines == [f"error: {expected}"], lines
-
-
 @pytest.mark.parametrize("args, expected", [
     (["--conv-blocks", "5"], "conv_blocks=5: must be 1 to 3 (28x28 images halve per block)"),
     (["--dropout", "1.5"], "dropout=1.5: must be in [0, 1)"),
@@ -119,7 +113,7 @@ def one_error_line(result, expected: str):
 ])
 def test_impossible_settings_are_refused_before_anything_is_written(tmp_path, args, expected):
     out = tmp_path / "run"
-    one_error_line(runner.invoke(app, ["train", "--out", str(out), *args]), expected)
+    assert_one_error(runner.invoke(app, ["train", "--out", str(out), *args]), expected)
     assert not out.exists()
 
 
@@ -131,13 +125,13 @@ def test_impossible_settings_are_refused_before_anything_is_written(tmp_path, ar
 ])
 def test_bad_search_spaces_are_refused(tmp_path, args, expected):
     out = tmp_path / "run"
-    one_error_line(runner.invoke(app, ["tune", "--out", str(out), *args]), expected)
+    assert_one_error(runner.invoke(app, ["tune", "--out", str(out), *args]), expected)
     assert not out.exists()
 
 
 def test_missing_dataset(tmp_path):
     missing = tmp_path / "nowhere"
-    one_error_line(runner.invoke(app, ["train", "--data-dir", str(missing), "--out", str(tmp_path / "r")]),
+    assert_one_error(runner.invoke(app, ["train", "--data-dir", str(missing), "--out", str(tmp_path / "r")]),
                    f"{missing}: data directory not found (from --data-dir)")
 
 
@@ -145,7 +139,7 @@ def test_corrupt_dataset(mnist_copy, tmp_path):
     folder = mnist_copy()
     target = folder / "t10k-labels-idx1-ubyte.gz"
     target.write_bytes(target.read_bytes()[:100])
-    one_error_line(runner.invoke(app, ["train", "--data-dir", str(folder), "--out", str(tmp_path / "r")]),
+    assert_one_error(runner.invoke(app, ["train", "--data-dir", str(folder), "--out", str(tmp_path / "r")]),
                    f"{target}: truncated or corrupt gzip file")
     assert not (tmp_path / "r").exists()
 
@@ -154,10 +148,10 @@ def test_folder_of_another_tool_is_refused(mnist_dir, tmp_path):
     foreign = tmp_path / "photos"
     foreign.mkdir()
     (foreign / "holiday.jpg").write_bytes(b"not ours")
-    one_error_line(runner.invoke(app, ["train", "--data-dir", str(mnist_dir), "--out", str(foreign)]),
+    assert_one_error(runner.invoke(app, ["train", "--data-dir", str(mnist_dir), "--out", str(foreign)]),
                    f"{foreign}: not empty and not a digitedge run folder; choose another --out")
     assert sorted(p.name for p in foreign.iterdir()) == ["holiday.jpg"]
-    one_error_line(runner.invoke(app, ["report", str(foreign)]),
+    assert_one_error(runner.invoke(app, ["report", str(foreign)]),
                    f"{foreign}: not a finished digitedge run folder (no digitedge-run.json or metrics.json)")
 
 
@@ -166,7 +160,7 @@ def test_unwritable_output_folder(mnist_dir, tmp_path):
     blocker.write_text("a file where a folder should go")
     out = blocker / "run"
     result = runner.invoke(app, ["train", "--data-dir", str(mnist_dir), "--out", str(out)])
-    one_error_line(result, f"{out}: cannot write the run folder (Not a directory)")
+    assert_one_error(result, f"{out}: cannot write the run folder (Not a directory)")
 
 
 # strict: once the release model meets the goal this fails, and the marker must go.
