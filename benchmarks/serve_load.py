@@ -56,14 +56,10 @@ def proc_status(pid: int) -> dict[str, float]:
 def load_mnist():
     from digitedge import data
 
-    for where in (os.environ.get(data.ENV_VAR), ROOT.parent / "shared" / "mnist", None):
-        if where is not None and not Path(where).is_dir():
-            continue
-        try:
-            return data.load(where)
-        except data.DataError:
-            continue
-    sys.exit("MNIST not found: set DIGITEDGE_DATA to a folder with the IDX files")
+    mnist = data.load_first((os.environ.get(data.ENV_VAR), ROOT.parent / "shared" / "mnist", None))
+    if mnist is None:
+        sys.exit("MNIST not found: set DIGITEDGE_DATA to a folder with the IDX files")
+    return mnist
 
 
 def make_photos(count: int, seed: int = 0) -> list[tuple[bytes, str]]:

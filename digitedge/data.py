@@ -212,3 +212,15 @@ def load_or_fetch(data_dir: str | Path | None = None) -> Mnist:
 
         fetch()
     return load(data_dir)
+
+
+def load_first(places) -> Mnist | None:
+    """The first of several places (None: $DIGITEDGE_DATA, else the cache) that holds good MNIST."""
+    for where in places:
+        if where is not None and not Path(where).is_dir():
+            continue
+        try:
+            return load(where)
+        except DataError:
+            continue
+    return None

@@ -21,14 +21,10 @@ def load_mnist():
     """MNIST from $DIGITEDGE_DATA, the shared copy, or the cache; the test is skipped without it."""
     from digitedge import data
 
-    for where in (os.environ.get(data.ENV_VAR), SHARED_MNIST, None):
-        if where is not None and not Path(where).is_dir():
-            continue
-        try:
-            return data.load(where)
-        except data.DataError:
-            continue
-    pytest.skip("MNIST not found (set DIGITEDGE_DATA)")
+    mnist = data.load_first((os.environ.get(data.ENV_VAR), SHARED_MNIST, None))
+    if mnist is None:
+        pytest.skip("MNIST not found (set DIGITEDGE_DATA)")
+    return mnist
 
 
 @pytest.fixture(scope="session", name="edge_mnist")
