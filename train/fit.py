@@ -1,7 +1,8 @@
-"""Fit one model: early stopping on validation accuracy, a decaying learning rate, best weights kept."""
+"""Fit one model: a cosine learning rate that ends with the time budget, best weights kept."""
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -16,26 +17,48 @@ def callbacks(cfg: TrainConfig) -> list:
         keras.callbacks.EarlyStopping(
             monitor="val_accuracy", patience=cfg.patience, restore_best_weights=True, verbose=0
         ),
-        # A steady decay: late epochs refine instead of bouncing around the optimum.
-        keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.9 if epoch else lr),
-        *([TimeBudget(cfg.time_budget_min * 60)] if cfg.time_budget_min else []),
+        CosineSchedule(cfg.epochs, cfg.time_budget_min * 60),
     ]
 
 
-class TimeBudget(keras.callbacks.Callback):
-    """Stop after the epoch that crosses the budget; EarlyStopping then restores the best weights."""
+class CosineSchedule(keras.callbacks.Callback):
+    """Cosine decay from the initial learning rate towards zero over the epochs that fit the budget.
 
-    def __init__(self, seconds: float):
+    The last, low-rate epochs are where the accuracy is won, so a run must reach them: after each
+    epoch the horizon shrinks to what the remaining time allows (the budget may cut, never extend).
+    """
+
+    def __init__(self, epochs: int, budget_s: float = 0):
         super().__init__()
-        self.seconds = seconds
+        self.epochs, self.budget_s = epochs, budget_s
 
     def on_train_begin(self, logs=None):
-        self.started = time.monotonic()
+        self.started, self.horizon = time.monotonic(), self.epochs
+        self.lr0 = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.ends = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        rate = self.lr0 * 0.5 * (1 + math.cos(math.pi * epoch / self.horizon))
+        self.model.optimizer.learning_rate.assign(rate)
 
     def on_epoch_end(self, epoch, logs=None):
-        if time.monotonic() - self.started > self.seconds:
-            print(f"time budget of {self.seconds / 60:.0f} min used up after epoch {epoch + 1}; stopping")
+        self.ends.append(time.monotonic())
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        if self.budget_s:
+            self.horizon = min(self.horizon, epoch + 1 + int(self.remaining() // self.epoch_time()))
+        if epoch + 1 >= self.horizon:
+            if self.horizon < self.epochs:
+                print(f"time budget of {self.budget_s / 60:.0f} min: schedule ended after epoch {epoch + 1}")
             self.model.stop_training = True
+
+    def epoch_time(self) -> float:
+        # The first epoch also compiles; later epochs, when there are any, tell the real pace.
+        steps = [b - a for a, b in zip(self.ends, self.ends[1:])] or [self.ends[0] - self.started]
+        return sum(steps) / len(steps)
+
+    def remaining(self) -> float:
+        return self.budget_s - (time.monotonic() - self.started)
 
 
 def fit(model: keras.Model, data: Splits, cfg: TrainConfig, verbose=None) -> keras.callbacks.History:

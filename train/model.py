@@ -39,6 +39,18 @@ def build_model(cfg: ModelConfig) -> keras.Model:
     return model
 
 
+def multiply_adds(model: keras.Model) -> int:
+    """Multiply-adds of one forward pass: what training time and device latency scale with."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            h, w, c_out = layer.output.shape[1:]
+            total += h * w * c_out * layer.kernel.shape[0] * layer.kernel.shape[1] * layer.kernel.shape[2]
+        elif isinstance(layer, layers.Dense):
+            total += layer.kernel.shape[0] * layer.kernel.shape[1]
+    return int(total)
+
+
 def config_from_hp(hp, space: SearchSpace, base: ModelConfig) -> ModelConfig:
     """The ModelConfig a keras-tuner trial stands for."""
     return replace(

@@ -18,7 +18,7 @@ from digitedge.errors import DigitedgeError
 from digitedge.train.config import ModelConfig, TrainConfig, TuneConfig
 from digitedge.train.dataset import Splits, split
 from digitedge.train.fit import callbacks, fit, progress_mode
-from digitedge.train.model import build_model, config_from_hp, hypermodel
+from digitedge.train.model import build_model, config_from_hp, hypermodel, multiply_adds
 from digitedge.train.report import write_report, write_trials
 from digitedge.train.rundir import prepare_run_dir
 
@@ -86,17 +86,23 @@ def trial_rows(tuner: kt.Tuner) -> list[dict]:
 
 
 def choose(tuner: kt.Tuner, cfg: TuneConfig) -> tuple[ModelConfig, dict]:
-    """The best trial, or the smallest model tied with it: as few parameters as accuracy allows."""
+    """The best trial, or the cheapest model tied with it (fewest multiply-adds, then parameters).
+
+    Cheaper models train more epochs within the final time budget and run faster on the device.
+    """
     ranked = tuner.oracle.get_best_trials(num_trials=len(tuner.oracle.trials))
     if not ranked:
         raise DigitedgeError("the search finished no trial; see the errors above")
     top = ranked[0].score
     tied = [t for t in ranked if t.score is not None and t.score >= top - TIE]
-    sized = [(build_model(config_from_hp(t.hyperparameters, cfg.space, cfg.train.model)).count_params(), t)
-             for t in tied]
-    params, best = min(sized, key=lambda pt: (pt[0], -pt[1].score))
+    costed = []
+    for t in tied:
+        model = build_model(config_from_hp(t.hyperparameters, cfg.space, cfg.train.model))
+        costed.append((multiply_adds(model), model.count_params(), -t.score, t))
+    macs, params, _, best = min(costed, key=lambda c: c[:3])
     return config_from_hp(best.hyperparameters, cfg.space, cfg.train.model), {
-        "trial_id": best.trial_id, "val_accuracy": best.score, "parameters": params, "tied_trials": len(tied)}
+        "trial_id": best.trial_id, "val_accuracy": best.score, "parameters": params, "multiply_adds": macs,
+        "tied_trials": len(tied)}
 
 
 def tune(cfg: TuneConfig, mnist: Mnist, run_dir: Path, verbose=None, **tuner_kwargs) -> dict:
