@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,6 +49,9 @@ def test_quick_run_writes_a_consistent_report(quick_run, mnist):
     assert metrics["data_sha256"] == mnist.sha256 and metrics["seed"] == cfg.seed
     assert metrics["hyperparameters"]["filters"] == cfg.model.filters
     assert len(metrics["history"]["val_accuracy"]) <= cfg.epochs
+    lr0, epochs = cfg.model.learning_rate, len(metrics["history"]["learning_rate"])
+    cosine = [lr0 * 0.5 * (1 + math.cos(math.pi * e / cfg.epochs)) for e in range(epochs)]
+    assert metrics["history"]["learning_rate"] == pytest.approx(cosine, rel=1e-5)
     assert "precision" in (out / "classification_report.txt").read_text()
 
 
@@ -68,6 +72,25 @@ def test_report_command_prints_the_summary(quick_run):
     result = runner.invoke(app, ["report", str(out)])
     assert result.exit_code == 0, result.output
     assert f"{100 * metrics['test_accuracy']:.2f}%" in result.output
+
+
+def test_cosine_schedule_ends_within_the_time_budget(monkeypatch):
+    """A 20-epoch schedule given 5 minutes at 60 s an epoch ends, annealed, after epoch 5."""
+    import keras
+
+    from digitedge.train import fit
+
+    clock = [0.0]
+    monkeypatch.setattr(fit.time, "monotonic", lambda: clock[0])
+    tick = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: clock.__setitem__(0, clock[0] + 60))
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    x, y = np.zeros((32, 4), np.float32), np.zeros(32, np.int32)
+    history = model.fit(x, y, epochs=20, verbose=0, callbacks=[tick, fit.CosineSchedule(20, budget_s=300)])
+    rates = history.history["learning_rate"]
+    assert len(rates) == 5  # after epoch 1: 60 s an epoch, 240 s left -> 4 more
+    assert rates[0] == pytest.approx(0.01)
+    assert rates[1:] == pytest.approx([0.005 * (1 + math.cos(math.pi * e / 5)) for e in range(1, 5)], rel=1e-5)
 
 
 TINY_SEARCH = replace(
@@ -102,6 +125,7 @@ def test_resumed_search_redoes_no_finished_trial(mnist, tmp_path):
     for name in REPORT_FILES + ["trials.csv", "trials.png"]:
         assert (out / name).stat().st_size > 0, name
     assert len((out / "trials.csv").read_text().strip().splitlines()) == 1 + 3
+    assert second["chosen_trial"]["multiply_adds"] > 0 and second["chosen_trial"]["parameters"] == second["parameters"]
 
 
 @pytest.mark.parametrize("args, expected", [
