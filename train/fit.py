@@ -22,7 +22,7 @@ def callbacks(cfg: TrainConfig) -> list:
 
 
 class CosineSchedule(keras.callbacks.Callback):
-    """Cosine decay from the initial learning rate towards zero over the epochs that fit the budget.
+    """Cosine decay, per batch, from the initial learning rate towards zero over the epochs that fit the budget.
 
     The last, low-rate epochs are where the accuracy is won, so a run must reach them: after each
     epoch the horizon shrinks to what the remaining time allows (the budget may cut, never extend).
@@ -38,13 +38,20 @@ class CosineSchedule(keras.callbacks.Callback):
         self.ends = []
 
     def on_epoch_begin(self, epoch, logs=None):
-        rate = self.lr0 * 0.5 * (1 + math.cos(math.pi * epoch / self.horizon))
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Per batch, so that a single long epoch (a search trial) anneals too.
+        progress = self.epoch + batch / (self.params.get("steps") or math.inf)
+        rate = self.lr0 * 0.5 * (1 + math.cos(math.pi * progress / self.horizon))
         self.model.optimizer.learning_rate.assign(rate)
+        if batch == 0:
+            self.epoch_rate = rate
 
     def on_epoch_end(self, epoch, logs=None):
         self.ends.append(time.monotonic())
         if logs is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            logs["learning_rate"] = self.epoch_rate  # the rate the epoch started with
         if self.budget_s:
             self.horizon = min(self.horizon, epoch + 1 + int(self.remaining() // self.epoch_time()))
         if epoch + 1 >= self.horizon:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import keras
+import keras_tuner as kt
 from keras import layers
 
 from digitedge.edge_runtime.preprocess import INPUT_SHAPE
@@ -63,10 +64,30 @@ def config_from_hp(hp, space: SearchSpace, base: ModelConfig) -> ModelConfig:
     )
 
 
-def hypermodel(space: SearchSpace, base: ModelConfig):
-    """keras-tuner's build_model(hp)."""
+class HyperModel(kt.HyperModel):
+    """keras-tuner's build_model(hp); with a compute budget, every trial gets the same compute.
 
-    def build(hp) -> keras.Model:
-        return build_model(config_from_hp(hp, space, base))
+    Equal epochs favour wide models, which learn more per image but cost more per image; the final
+    training has a time budget, so the search asks which model is best for a given compute: a trial
+    trains on compute / multiply-adds images (a model 4x as costly sees 4x fewer), spread over
+    `epochs` pseudo-epochs (1 for random and Bayesian search; Hyperband's most epochs).
+    """
 
-    return build
+    def __init__(self, space: SearchSpace, base: ModelConfig, compute_gmacs: float = 0, batch_size: int = 128,
+                 epochs: int = 1):
+        super().__init__()
+        self.space, self.base, self.compute_gmacs = space, base, compute_gmacs
+        self.batch_size, self.epochs = batch_size, epochs
+
+    def build(self, hp) -> keras.Model:
+        return build_model(config_from_hp(hp, self.space, self.base))
+
+    def fit(self, hp, model, x, *args, **kwargs):
+        if not self.compute_gmacs:
+            return model.fit(x, *args, **kwargs)
+        return model.fit(x.repeat(), *args, steps_per_epoch=self.steps(model), **kwargs)
+
+    def steps(self, model: keras.Model) -> int:
+        """Batches per (pseudo-)epoch that spend the compute budget."""
+        images = self.compute_gmacs * 1e9 / multiply_adds(model)
+        return max(1, round(images / self.batch_size / self.epochs))

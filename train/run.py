@@ -18,7 +18,7 @@ from digitedge.errors import DigitedgeError
 from digitedge.train.config import ModelConfig, TrainConfig, TuneConfig
 from digitedge.train.dataset import Splits, split
 from digitedge.train.fit import callbacks, fit, progress_mode
-from digitedge.train.model import build_model, config_from_hp, hypermodel, multiply_adds
+from digitedge.train.model import HyperModel, build_model, config_from_hp, multiply_adds
 from digitedge.train.report import write_report, write_trials
 from digitedge.train.rundir import prepare_run_dir
 
@@ -69,7 +69,9 @@ def train(cfg: TrainConfig, mnist: Mnist, run_dir: Path, verbose=None) -> dict:
 
 def make_tuner(cfg: TuneConfig, run_dir: Path, **kwargs) -> kt.Tuner:
     common = dict(
-        hypermodel=hypermodel(cfg.space, cfg.train.model), objective="val_accuracy", seed=cfg.train.seed,
+        hypermodel=HyperModel(cfg.space, cfg.train.model, cfg.trial_compute, cfg.train.batch_size,
+                              cfg.trial_epochs if cfg.algorithm == "hyperband" else 1),
+        objective="val_accuracy", seed=cfg.train.seed,
         directory=str(run_dir), project_name="search", overwrite=False, **kwargs,
     )
     if cfg.algorithm == "hyperband":
@@ -118,12 +120,14 @@ def tune(cfg: TuneConfig, mnist: Mnist, run_dir: Path, verbose=None, **tuner_kwa
 
 def search(tuner: kt.Tuner, cfg: TuneConfig, mnist: Mnist, verbose=None) -> None:
     """Run the tuner's trials on the trial subset (in a distributed search: this worker's share)."""
-    trial_cfg = replace(cfg.train, epochs=cfg.trial_epochs)
+    # An equal-compute trial is one long epoch (Hyperband's excepted: it counts epochs itself).
+    one_epoch = cfg.trial_compute and cfg.algorithm != "hyperband"
+    trial_cfg = replace(cfg.train, epochs=1 if one_epoch else cfg.trial_epochs)
     trial_data = split(mnist, trial_cfg, train_subset=cfg.trial_subset)
     train_ds, val_ds = pipeline_pair(trial_data, trial_cfg)
     try:
         tuner.search(
-            train_ds, validation_data=val_ds, epochs=cfg.trial_epochs,
+            train_ds, validation_data=val_ds, epochs=trial_cfg.epochs,
             callbacks=callbacks(trial_cfg), verbose=progress_mode() if verbose is None else verbose,
         )
     except RuntimeError as e:  # keras-tuner gives up after repeated failed trials

@@ -121,6 +121,9 @@ def tune(
     max_trials: Optional[int] = typer.Option(None, help="Trials to run (random and bayesian)."),
     trial_epochs: Optional[int] = typer.Option(None, help="Epochs per trial."),
     trial_subset: Optional[int] = typer.Option(None, help="Training images per trial (0: all)."),
+    trial_compute: Optional[float] = typer.Option(
+        None, help="Giga multiply-adds each trial may spend (equal compute: cheap models see more images); 0: "
+        "equal epochs."),
     space_filters: Optional[str] = typer.Option(None, help="Search space, e.g. 32,64,128."),
     space_dense_units: Optional[str] = typer.Option(None, help="Search space, e.g. 32,64,128."),
     space_learning_rate: Optional[str] = typer.Option(None, help="Search space, e.g. 0.01,0.001,0.0001."),
@@ -171,7 +174,8 @@ def tune(
         conv_blocks=parse_list(space_conv_blocks, int, "--space-conv-blocks"),
     )
     cfg = overrides(base, train=train_cfg, space=space, algorithm=algorithm, max_trials=max_trials,
-                    trial_epochs=trial_epochs, trial_subset=trial_subset)
+                    trial_epochs=trial_epochs, trial_subset=trial_subset,
+                    trial_compute=trial_compute)
     cfg.check()
     distributed = check_distributed_flags(workers, role, bind, chief, worker_id, worker_timeout, threads_per_worker,
                                           max_restarts, connect_timeout)
