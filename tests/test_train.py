@@ -93,8 +93,20 @@ def test_cosine_schedule_ends_within_the_time_budget(monkeypatch):
     assert rates[1:] == pytest.approx([0.005 * (1 + math.cos(math.pi * e / 5)) for e in range(1, 5)], rel=1e-5)
 
 
+def test_equal_compute_trials_give_costly_models_fewer_images():
+    from digitedge.train.config import ModelConfig
+    from digitedge.train.model import HyperModel, build_model, multiply_adds
+
+    small, wide = build_model(ModelConfig(filters=32)), build_model(ModelConfig(filters=64))
+    # 28*28*32*9 + 28*28*32*9*32 + 14*14*64*9*32 + 14*14*64*9*64 + 3136*128 + 128*10
+    assert multiply_adds(small) == 18_691_840
+    search = HyperModel(SearchSpace(), ModelConfig(), compute_gmacs=750, batch_size=128)
+    assert search.steps(small) == 313  # 40,000 images
+    assert search.steps(wide) == round(313 * multiply_adds(small) / multiply_adds(wide)) == 80
+
+
 TINY_SEARCH = replace(
-    PRESETS["quick"], max_trials=2, trial_epochs=1, trial_subset=1000,
+    PRESETS["quick"], max_trials=2, trial_epochs=1, trial_subset=1000, trial_compute=0.5,
     train=replace(PRESETS["quick"].train, epochs=1, train_subset=2000, test_subset=500, val_size=500),
     space=SearchSpace(filters=(8, 16), dense_units=(16, 32), learning_rate=(1e-3,), dropout=(0.25,),
                       conv_blocks=(1, 2)),
