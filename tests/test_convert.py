@@ -403,9 +403,6 @@ def test_shipped_int8_model_is_what_its_metadata_says_and_meets_the_size_and_dro
     assert meta["accuracy"]["tflite"] >= read_metadata(float32)["accuracy"]["tflite"] - 0.001
 
 
-# strict: once a shipped model meets the goal this fails, and the marker must go.
-@pytest.mark.xfail(strict=True, reason="the shipped int8 model scores 99.39%: issue 4's 99.5% goal is not met "
-                   "yet (the release model is at 99.40%; see NOTES.md)")
 @pytest.mark.edge
 def test_shipped_int8_model_scores_995_on_the_full_test_set(shipped_int8):
     accuracy, _ = shipped_int8

@@ -199,9 +199,6 @@ def test_unwritable_output_folder(mnist_dir, tmp_path):
     assert_one_error(result, f"{out}: cannot write the run folder (Not a directory)")
 
 
-# strict: once the release model meets the goal this fails, and the marker must go.
-@pytest.mark.xfail(strict=True, reason="the release model scores 99.40%: issue 3's 99.6% goal is not met yet "
-                   "(see NOTES.md)")
 def test_release_model_reaches_99_6_percent_on_the_full_test_set(mnist):
     import keras
 

@@ -92,9 +92,12 @@ def render(m: dict, conversion: dict | None) -> str:
     ]
     if "chosen_trial" in m:
         c = m["chosen_trial"]
-        lines += [f"Chosen from {len(m['trials'])} keras-tuner trials ({m['algorithm']} search): trial "
+        compute = m["config"].get("trial_compute")
+        budget = f"; every trial spent {compute:g} G multiply-adds" if compute else ""
+        cost = f" ({c['multiply_adds'] / 1e6:.1f} M multiply-adds per image)" if "multiply_adds" in c else ""
+        lines += [f"Chosen from {len(m['trials'])} keras-tuner trials ({m['algorithm']} search{budget}): trial "
                   f"{c['trial_id']}, validation accuracy {100 * c['val_accuracy']:.2f}% in its short trial; the "
-                  f"smallest of {c['tied_trials']} trial(s) within 0.3 points of the best. See "
+                  f"cheapest{cost} of {c['tied_trials']} trial(s) within 0.3 points of the best. See "
                   "[trials.csv](report/trials.csv).", ""]
     lines += ["## Per digit (test set)", "", "| digit | precision | recall | F1 | support |",
               "| --- | --- | --- | --- | --- |"]
