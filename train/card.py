@@ -56,7 +56,10 @@ def robustness_section(results: Path, models_dir: Path, conversion_report: Path 
              "images): accuracy on clean MNIST and mean error over MNIST-C's 15 corruptions (mCE). The classical "
              f"baselines beside the CNN: [baselines.md]({link}/baselines/baselines.md).", "",
              "| model | clean | mCE | relative mCE | measured on |", "| --- | --- | --- | --- | --- |"]
+    homes = {folder.resolve() for folder in (shipped, Path(models_dir)) if folder is not None}
     for m in r["models"]:
+        if Path(m["path"]).parent.resolve() not in homes:
+            continue  # a model evaluated beside the shipped ones (e.g. a candidate): see robustness.md
         s = r["summary"][m["name"]]
         here = [folder / Path(m["path"]).name for folder in (shipped, Path(models_dir)) if folder is not None]
         current = any(f.is_file() and hashlib.sha256(f.read_bytes()).hexdigest() == m["sha256"] for f in here)
