@@ -157,7 +157,10 @@ PRESETS = {
 }
 # Issue 10: the release settings plus augmentations aimed at MNIST-C's weak spots (noise, blur,
 # distortion, stroke width, contrast, polarity). None of them is an MNIST-C corruption itself.
-ROBUST_AUGMENT = AugmentConfig(noise=0.2, blur=1.2, elastic=1.0, thickness=1, contrast=0.4, invert=0.1)
+# Elastic 0.3, not more: keras draws each batch's distortion from [0, elastic], and from about 0.5
+# up it scrambles a 28x28 digit (the release model reads 79% of them at 0.5, 99% at 0.3); at 1.0
+# half the training batches were unreadable and the training accuracy stalled at 53%.
+ROBUST_AUGMENT = AugmentConfig(noise=0.2, blur=1.2, elastic=0.3, thickness=1, contrast=0.4, invert=0.1)
 PRESETS["robust"] = replace(PRESETS["release"], train=replace(PRESETS["release"].train, augment=ROBUST_AUGMENT))
 
 
