@@ -160,3 +160,24 @@ def test_robust_augmentation_keeps_the_input_contract(mnist):
     assert np.allclose(inverted, 1 - x, atol=1e-6)
     half = np.asarray(augmenter(replace(still, invert=0.5), 1)(normalize(mnist.x_test[:400]), training=True))
     assert 0.4 < np.mean(half.mean(axis=(1, 2, 3)) > 0.5) < 0.6  # the share asked for, not half of it
+
+
+@pytest.mark.parametrize("setting", [{"noise": 0.1}, {"blur": 1.0}, {"elastic": 1.0}, {"thickness": 1},
+                                     {"contrast": 0.4}])
+def test_robust_augmentation_keeps_each_image_with_its_label_in_tf_data(mnist, setting):
+    """keras' RandomElasticTransform, inside tf.data, returned other images of the batch: the labels no longer
+    matched. The release model, reading the training pipeline's images, shows whether they still do."""
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from digitedge.edge_runtime.preprocess import normalize
+    from digitedge.train.config import AugmentConfig, TrainConfig
+    from digitedge.train.dataset import pipeline
+
+    aug = AugmentConfig(rotation=0, shift=0, zoom=0, robust_share=1.0, **setting)
+    cfg = TrainConfig(augment=aug, batch_size=256)
+    x, y = normalize(mnist.x_test[:256]), mnist.y_test[:256].astype(np.int32)
+    images, labels = next(iter(pipeline(x, y, cfg, training=True)))
+    model = keras.models.load_model(Path(__file__).resolve().parents[1] / "models" / "digits.keras")
+    read = model.predict(np.asarray(images), verbose=0).argmax(axis=1)
+    assert np.mean(read == np.asarray(labels)) > 0.8, setting
