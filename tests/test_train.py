@@ -74,23 +74,34 @@ def test_report_command_prints_the_summary(quick_run):
     assert f"{100 * metrics['test_accuracy']:.2f}%" in result.output
 
 
-def test_cosine_schedule_ends_within_the_time_budget(monkeypatch):
-    """A 20-epoch schedule given 5 minutes at 60 s an epoch ends, annealed, after epoch 5."""
+def run_schedule(monkeypatch, epoch_seconds: list, epochs: int = 20, budget_s: float = 300) -> list:
+    """The learning rates a CosineSchedule sets when the epochs take these many (fake) seconds."""
     import keras
 
     from digitedge.train import fit
 
-    clock = [0.0]
+    clock, pace = [0.0], iter(epoch_seconds)
     monkeypatch.setattr(fit.time, "monotonic", lambda: clock[0])
-    tick = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: clock.__setitem__(0, clock[0] + 60))
+    tick = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: clock.__setitem__(0, clock[0] + next(pace)))
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
     x, y = np.zeros((32, 4), np.float32), np.zeros(32, np.int32)
-    history = model.fit(x, y, epochs=20, verbose=0, callbacks=[tick, fit.CosineSchedule(20, budget_s=300)])
-    rates = history.history["learning_rate"]
+    callbacks = [tick, fit.CosineSchedule(epochs, budget_s=budget_s)]
+    return model.fit(x, y, epochs=epochs, verbose=0, callbacks=callbacks).history["learning_rate"]
+
+
+def test_cosine_schedule_ends_within_the_time_budget(monkeypatch):
+    """A 20-epoch schedule given 5 minutes at 60 s an epoch ends, annealed, after epoch 5."""
+    rates = run_schedule(monkeypatch, [60] * 20)
     assert len(rates) == 5  # after epoch 1: 60 s an epoch, 240 s left -> 4 more
     assert rates[0] == pytest.approx(0.01)
     assert rates[1:] == pytest.approx([0.005 * (1 + math.cos(math.pi * e / 5)) for e in range(1, 5)], rel=1e-5)
+
+
+def test_one_slow_epoch_does_not_cut_the_schedule_short(monkeypatch):
+    # 30 s epochs but one of 90 s: the usual pace, not the slow epoch, sets the end (8 fit in 300 s).
+    assert len(run_schedule(monkeypatch, [30, 90] + [30] * 18)) == 8
+    assert len(run_schedule(monkeypatch, [30] * 20)) == 10
 
 
 def test_equal_compute_trials_give_costly_models_fewer_images():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 import sys
 import time
 
@@ -25,7 +26,8 @@ class CosineSchedule(keras.callbacks.Callback):
     """Cosine decay, per batch, from the initial learning rate towards zero over the epochs that fit the budget.
 
     The last, low-rate epochs are where the accuracy is won, so a run must reach them: after each
-    epoch the horizon shrinks to what the remaining time allows (the budget may cut, never extend).
+    epoch the horizon becomes what the remaining time allows at the median pace so far (never
+    more than `epochs`).
     """
 
     def __init__(self, epochs: int, budget_s: float = 0):
@@ -52,17 +54,18 @@ class CosineSchedule(keras.callbacks.Callback):
         self.ends.append(time.monotonic())
         if logs is not None:
             logs["learning_rate"] = self.epoch_rate  # the rate the epoch started with
-        if self.budget_s:
-            self.horizon = min(self.horizon, epoch + 1 + int(self.remaining() // self.epoch_time()))
+        if self.budget_s:  # re-estimated every epoch, so that one slow epoch does not cut the run short
+            self.horizon = min(self.epochs, epoch + 1 + int(self.remaining() // self.epoch_time()))
         if epoch + 1 >= self.horizon:
             if self.horizon < self.epochs:
                 print(f"time budget of {self.budget_s / 60:.0f} min: schedule ended after epoch {epoch + 1}")
             self.model.stop_training = True
 
     def epoch_time(self) -> float:
-        # The first epoch also compiles; later epochs, when there are any, tell the real pace.
+        # The first epoch also compiles; later epochs, when there are any, tell the real pace,
+        # and their median leaves out an epoch slowed by something else on the machine.
         steps = [b - a for a, b in zip(self.ends, self.ends[1:])] or [self.ends[0] - self.started]
-        return sum(steps) / len(steps)
+        return statistics.median(steps)
 
     def remaining(self) -> float:
         return self.budget_s - (time.monotonic() - self.started)
