@@ -125,6 +125,10 @@ def serve(
                 host=host,
                 port=port,
                 log_level="warning",
+                # No logging.config.dictConfig: it closes every handler in the process (TensorFlow's
+                # absl handler included, and with it a stream that is not uvicorn's); uvicorn's
+                # warnings still reach stderr through logging's last-resort handler.
+                log_config=None,
                 access_log=False,  # the token may be in a query string
                 timeout_graceful_shutdown=3,
                 limit_concurrency=64,  # connections beyond this get 503 from uvicorn itself
