@@ -162,14 +162,18 @@ def test_robust_augmentation_keeps_the_input_contract(mnist):
     assert 0.4 < np.mean(half.mean(axis=(1, 2, 3)) > 0.5) < 0.6  # the share asked for, not half of it
 
 
+@pytest.fixture(scope="module")
+def release_model():
+    keras = pytest.importorskip("keras")
+    return keras.models.load_model(Path(__file__).resolve().parents[1] / "models" / "digits.keras")
+
+
 @pytest.mark.parametrize("setting", [{"noise": 0.1}, {"blur": 1.0}, {"elastic": 1.0}, {"thickness": 1},
                                      {"contrast": 0.4}])
-def test_robust_augmentation_keeps_each_image_with_its_label_in_tf_data(mnist, setting):
+def test_robust_augmentation_keeps_each_image_with_its_label_in_tf_data(mnist, release_model, setting):
     """keras' RandomElasticTransform, inside tf.data, returned other images of the batch: the labels no longer
     matched. The release model, reading the training pipeline's images, shows whether they still do."""
     pytest.importorskip("tensorflow")
-    import keras
-
     from digitedge.edge_runtime.preprocess import normalize
     from digitedge.train.config import AugmentConfig, TrainConfig
     from digitedge.train.dataset import pipeline
@@ -178,6 +182,5 @@ def test_robust_augmentation_keeps_each_image_with_its_label_in_tf_data(mnist, s
     cfg = TrainConfig(augment=aug, batch_size=256)
     x, y = normalize(mnist.x_test[:256]), mnist.y_test[:256].astype(np.int32)
     images, labels = next(iter(pipeline(x, y, cfg, training=True)))
-    model = keras.models.load_model(Path(__file__).resolve().parents[1] / "models" / "digits.keras")
-    read = model.predict(np.asarray(images), verbose=0).argmax(axis=1)
+    read = release_model.predict(np.asarray(images), verbose=0).argmax(axis=1)
     assert np.mean(read == np.asarray(labels)) > 0.8, setting

@@ -56,12 +56,13 @@ def robustness_section(results: Path, models_dir: Path, conversion_report: Path 
              "images): accuracy on clean MNIST and mean error over MNIST-C's 15 corruptions (mCE). The classical "
              f"baselines beside the CNN: [baselines.md]({link}/baselines/baselines.md).", "",
              "| model | clean | mCE | relative mCE | measured on |", "| --- | --- | --- | --- | --- |"]
-    homes = {folder.resolve() for folder in (shipped, Path(models_dir)) if folder is not None}
+    folders = [folder for folder in (shipped, Path(models_dir)) if folder is not None]
+    homes = {folder.resolve() for folder in folders}
     for m in r["models"]:
         if Path(m["path"]).parent.resolve() not in homes:
             continue  # a model evaluated beside the shipped ones (e.g. a candidate): see robustness.md
         s = r["summary"][m["name"]]
-        here = [folder / Path(m["path"]).name for folder in (shipped, Path(models_dir)) if folder is not None]
+        here = [folder / Path(m["path"]).name for folder in folders]
         current = any(f.is_file() and hashlib.sha256(f.read_bytes()).hexdigest() == m["sha256"] for f in here)
         rel = f"{s['relative_mce']:.1f}x" if s["relative_mce"] is not None else "-"
         lines.append(f"| {m['name']} | {100 * s['clean_accuracy']:.2f}% | {100 * s['mce']:.2f}% | {rel} | "

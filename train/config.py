@@ -123,6 +123,12 @@ class TuneConfig:
     # of forward passes (cheap models see more images) in one long epoch (Hyperband: trial_epochs).
     trial_compute: float = 0
 
+    @property
+    def fit_epochs(self) -> int:
+        """Epochs of one trial's fit: an equal-compute trial is one long epoch (Hyperband's excepted:
+        it counts epochs itself, so its trials split the compute over trial_epochs)."""
+        return 1 if self.trial_compute and self.algorithm != "hyperband" else self.trial_epochs
+
     def check(self) -> None:
         self.train.check()
         self.space.check()

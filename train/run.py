@@ -70,7 +70,7 @@ def train(cfg: TrainConfig, mnist: Mnist, run_dir: Path, verbose=None) -> dict:
 def make_tuner(cfg: TuneConfig, run_dir: Path, **kwargs) -> kt.Tuner:
     common = dict(
         hypermodel=HyperModel(cfg.space, cfg.train.model, cfg.trial_compute, cfg.train.batch_size,
-                              cfg.trial_epochs if cfg.algorithm == "hyperband" else 1),
+                              cfg.fit_epochs),
         objective="val_accuracy", seed=cfg.train.seed,
         directory=str(run_dir), project_name="search", overwrite=False, **kwargs,
     )
@@ -120,9 +120,7 @@ def tune(cfg: TuneConfig, mnist: Mnist, run_dir: Path, verbose=None, **tuner_kwa
 
 def search(tuner: kt.Tuner, cfg: TuneConfig, mnist: Mnist, verbose=None) -> None:
     """Run the tuner's trials on the trial subset (in a distributed search: this worker's share)."""
-    # An equal-compute trial is one long epoch (Hyperband's excepted: it counts epochs itself).
-    one_epoch = cfg.trial_compute and cfg.algorithm != "hyperband"
-    trial_cfg = replace(cfg.train, epochs=1 if one_epoch else cfg.trial_epochs)
+    trial_cfg = replace(cfg.train, epochs=cfg.fit_epochs)
     trial_data = split(mnist, trial_cfg, train_subset=cfg.trial_subset)
     train_ds, val_ds = pipeline_pair(trial_data, trial_cfg)
     try:
