@@ -25,8 +25,6 @@ import csv
 import io
 import json
 import pickle
-import shlex
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,6 +35,7 @@ import numpy as np
 from digitedge import atomic
 from digitedge.errors import DigitedgeError
 
+from .common import REPO, command_line, progress_bar, size_text
 from .corruptions import CORRUPTIONS, corrupt
 from .robustness import load_models, test_indices
 
@@ -149,26 +148,13 @@ def run(cfg: BaselineConfig, mnist=None) -> dict:
 
         mnist = data.load_or_fetch(cfg.data_dir)
     sets = corrupted_sets(mnist, cfg)
-    from .robustness import progress_bar
-
     cnns = load_models(cfg.cnn or [], 1)
     rows = []
     with progress_bar(cfg.progress) as bar:
         task = bar.add_task("baselines", total=3 + len(cnns))
         for name, training, n, estimator in classifiers(cfg):
-            bar.update(task, description=f"{name}: training")
-            idx = train_subset(n, len(mnist.x_train), cfg.seed)
-            x, y = features(mnist.x_train[idx]), mnist.y_train[idx].astype(int)
-            start = time.perf_counter()
-            estimator.fit(x, y)
-            seconds = time.perf_counter() - start
-            bar.update(task, description=f"{name}: testing")
-            acc = {k: float(np.mean(estimator.predict(features(xs)) == ys)) for k, (xs, ys) in sets.items()}
-            single_threaded(estimator)
-            latency = median_latency_ms(lambda img, e=estimator: e.predict(features(img[None])), sets["clean"][0][0],
-                                        cfg.latency_runs)
-            rows.append(row(name, "scikit-learn", training, len(idx), seconds, len(pickle.dumps(estimator, 5)),
-                            latency, acc))
+            rows.append(classical_row(name, training, n, estimator, mnist, sets, cfg,
+                                      status=lambda text: bar.update(task, description=text)))
             bar.advance(task)
         for m in cnns:
             bar.update(task, description=f"{m.name}: testing")
@@ -182,7 +168,7 @@ def run(cfg: BaselineConfig, mnist=None) -> dict:
     results = {
         "kind": "baselines",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command_line(),
         "quick": cfg.quick,
         "seed": cfg.seed,
         "images": len(sets["clean"][1]),
@@ -196,11 +182,26 @@ def run(cfg: BaselineConfig, mnist=None) -> dict:
     return results
 
 
+def classical_row(name: str, training: str, n: int, estimator, mnist, sets: dict, cfg: BaselineConfig,
+                  status) -> dict:
+    """Train one scikit-learn model (timed), then its accuracy on every set, its size and latency."""
+    status(f"{name}: training")
+    idx = train_subset(n, len(mnist.x_train), cfg.seed)
+    x, y = features(mnist.x_train[idx]), mnist.y_train[idx].astype(int)
+    start = time.perf_counter()
+    estimator.fit(x, y)
+    seconds = time.perf_counter() - start
+    status(f"{name}: testing")
+    acc = {k: float(np.mean(estimator.predict(features(xs)) == ys)) for k, (xs, ys) in sets.items()}
+    single_threaded(estimator)
+    latency = median_latency_ms(lambda img: estimator.predict(features(img[None])), sets["clean"][0][0],
+                                cfg.latency_runs)
+    return row(name, "scikit-learn", training, len(idx), seconds, len(pickle.dumps(estimator, 5)), latency, acc)
+
+
 def cnn_training(model) -> tuple[str, int | None, float | None]:
     """How the CNN was trained: the release run's metrics when the .tflite was converted from models/digits.keras."""
     import hashlib
-
-    from .bench import REPO
 
     recognizer = getattr(model, "recognizer", None)
     source = (recognizer.metadata if recognizer is not None else {}).get("source_model_sha256")
@@ -271,7 +272,7 @@ def to_markdown(results: dict) -> str:
     for r in rows:
         t = time_text(r["train_seconds"])
         lines.append(f"| {r['name']} | {r['training']} | **{100 * r['accuracy']:.2f}%** | {t} | "
-                     f"{size_text(r['bytes'])} | {r['latency_ms']:.3f} ms |")
+                     f"{size_text(r['bytes'], 1)} | {r['latency_ms']:.3f} ms |")
     if rows and rows[0]["corruptions"]:
         lines += ["", "## On the corruptions (MNIST-C)", "",
                   f"Accuracy (%) on {results['corruption_images']:,} test images per corruption (a seeded "
@@ -288,7 +289,3 @@ def time_text(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.1f} s"
-
-
-def size_text(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1024:.0f} KB"

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shlex
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -23,20 +21,10 @@ import numpy as np
 from digitedge.errors import DigitedgeError
 
 from . import accuracy, machine, memory, timing
+from .common import KERAS_HINT, REPO, command_line, model_names, shown_path, tensorflow_installed
 from .photo import bench_photo
-from .targets import (
-    KERAS,
-    KERAS_HINT,
-    KERAS_METHODS,
-    TFLITE,
-    Spec,
-    build,
-    fix_opencv_threads,
-    kind_of,
-    tensorflow_installed,
-)
+from .targets import KERAS, KERAS_METHODS, TFLITE, Spec, build, fix_opencv_threads, kind_of
 
-REPO = Path(__file__).resolve().parents[1]
 SHIPPED = ("digits_float32.tflite", "digits_int8.tflite")
 KERAS_BASELINE = Path("models") / "digits.keras"
 LOAD_RUNS = {TFLITE: 10, KERAS: 3}
@@ -124,13 +112,6 @@ def pin_to_one_core() -> int | None:
     return core
 
 
-def model_names(paths: list[Path]) -> list[str]:
-    """Each file's stem; its name, or its path, where the stem alone would be ambiguous."""
-    stems, names = [p.stem for p in paths], [p.name for p in paths]
-    return [p.stem if stems.count(p.stem) == 1 else p.name if names.count(p.name) == 1 else str(p)
-            for p in paths]
-
-
 def specs_for(config: BenchConfig, backends: list[str]) -> tuple[list[Spec], list[dict]]:
     """Configurations to measure, and failed rows for models that can't even be tried."""
     specs, failed = [], []
@@ -145,18 +126,6 @@ def specs_for(config: BenchConfig, backends: list[str]) -> tuple[list[Spec], lis
             why = KERAS_HINT if kind == KERAS else "not a .tflite or .keras model"
             failed.append(failed_row(spec, f"{path}: {why}"))
     return specs, failed
-
-
-def shown_path(path: Path) -> str:
-    """Relative to the current folder when inside it, so a committed record holds no home folders."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def command_line() -> str:
-    return " ".join(["digitedge" if i == 0 else shlex.quote(a) for i, a in enumerate(sys.argv)])
 
 
 def base_row(spec: Spec) -> dict:
@@ -208,11 +177,33 @@ def run(config: BenchConfig, log=lambda message: None) -> dict:
     rows_failed += failed
     rows = {t.spec.key: {**base_row(t.spec), "status": "ok", "error": None, **t.info()} for t in targets}
 
+    time_loads(targets, rows, log)
+    time_calls(targets, rows, config, log)
+    if config.images:
+        log(f"accuracy on {len(images)} test images")
+        measure_accuracy(targets, rows, images, labels, log)
+    if config.memory:
+        log("peak memory, one child process per configuration")
+        for t in targets:
+            if rows[t.spec.key]["status"] == "ok":
+                rows[t.spec.key]["memory"] = memory.measure(t.spec, photo)
+
+    settings = {"backends": backends, "profile": "pi" if config.pi else "default", "pinned_core": pinned,
+                "photo": photo_info, "accuracy_images": int(len(images)), "load_runs": LOAD_RUNS}
+    results = record(config, started, info, settings, [rows[t.spec.key] for t in targets] + rows_failed)
+    results["seconds"] = round(time.time() - started, 1)
+    return results
+
+
+def time_loads(targets: list, rows: dict, log) -> None:
     log("timing loads")
     loads = [timing.Task(t.spec.key, t.load, LOAD_RUNS[t.spec.kind], warmup=1) for t in targets]
     for task in timing.interleave(loads, rounds=LOAD_RUNS[TFLITE]):
         rows[task.key]["load_ms"] = timing.stats(task.samples, 1e6) if task.samples else None
 
+
+def time_calls(targets: list, rows: dict, config: BenchConfig, log) -> None:
+    """invoke and the predict path of every configuration, interleaved; a failure is its row's."""
     log(f"timing invoke and predict: {config.runs} runs each ({config.keras_runs} for Keras), "
         f"{config.warmup} warm-up, interleaved")
     tasks = []
@@ -231,17 +222,11 @@ def run(config: BenchConfig, log=lambda message: None) -> dict:
         row[f"{metric}_us"] = timing.stats(task.samples)
         row.setdefault("throughput", {})[f"{metric}_ips"] = round(1e6 / row[f"{metric}_us"]["mean"], 1)
 
-    if config.images:
-        log(f"accuracy on {len(images)} test images")
-        measure_accuracy(targets, rows, images, labels, log)
 
-    if config.memory:
-        log("peak memory, one child process per configuration")
-        for t in targets:
-            if rows[t.spec.key]["status"] == "ok":
-                rows[t.spec.key]["memory"] = memory.measure(t.spec, photo)
+def record(config: BenchConfig, started: float, info: dict, settings: dict, rows: list[dict]) -> dict:
+    """The results as results.json holds them: the run, the machine, the settings, the rows and the goals."""
+    from .summary import comparisons, goals
 
-    all_rows = [rows[t.spec.key] for t in targets] + rows_failed
     results = {
         "tool": "digitedge",
         "kind": "bench",
@@ -252,22 +237,14 @@ def run(config: BenchConfig, log=lambda message: None) -> dict:
         "settings": {
             **{k: v for k, v in asdict(config).items() if k not in ("models", "data_dir", "command")},
             "models": [shown_path(p) for p in config.models],
-            "backends": backends,
-            "profile": "pi" if config.pi else "default",
-            "pinned_core": pinned,
-            "photo": photo_info,
-            "accuracy_images": int(len(images)),
-            "load_runs": LOAD_RUNS,
+            **settings,
         },
-        "rows": all_rows,
+        "rows": rows,
     }
-    from .summary import comparisons, goals
-
-    results["comparisons"] = comparisons(all_rows)
-    results["goals"] = goals(all_rows)
+    results["comparisons"] = comparisons(rows)
+    results["goals"] = goals(rows)
     results["machine"]["load_average_end"] = machine.load_average()
     results["process_peak_rss_mb"] = round(memory.peak_rss_mb(), 1)
-    results["seconds"] = round(time.time() - started, 1)
     return results
 
 

@@ -1,4 +1,4 @@
-"""Distributed tuning, measured: the quick-preset search in one process and with `--workers 2`.
+"""Script: python benchmarks/distributed.py [--max-trials N]: the quick-preset search, 1 process vs `--workers 2`.
 
     python benchmarks/distributed.py                 # quick preset, 1 process vs --workers 2 (1 thread each)
     python benchmarks/distributed.py --max-trials 6  # a longer search: start-up weighs less
@@ -22,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+from digitedge.benchmarks.common import REPO, RESULTS
 
 
 def run(name: str, extra: list[str], out: Path, args) -> dict:
@@ -34,7 +33,7 @@ def run(name: str, extra: list[str], out: Path, args) -> dict:
         cmd += ["--data-dir", str(args.data_dir)]
     load_before = os.getloadavg()[0]
     started = time.time()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     wall = time.time() - started
     if done.returncode != 0:
         raise SystemExit(f"{name} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -85,8 +84,8 @@ def main() -> None:
     parser.add_argument("--max-trials", type=int, default=0, help="trials (0: the quick preset's)")
     parser.add_argument("--note", default="", help="a remark to record, e.g. what else ran on the machine")
     args = parser.parse_args()
-    if args.data_dir is None and not os.environ.get("DIGITEDGE_DATA") and (ROOT.parent / "shared/mnist").is_dir():
-        args.data_dir = ROOT.parent / "shared" / "mnist"
+    if args.data_dir is None and not os.environ.get("DIGITEDGE_DATA") and (REPO.parent / "shared/mnist").is_dir():
+        args.data_dir = REPO.parent / "shared" / "mnist"
     with tempfile.TemporaryDirectory(prefix="digitedge-dist-bench-") as tmp:
         runs = [run("1 process (TensorFlow's default threads)", [], Path(tmp) / "single", args),
                 run("--workers 2 (1 thread each)", ["--workers", "2", "--threads-per-worker", "1"],

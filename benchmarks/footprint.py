@@ -1,4 +1,4 @@
-"""Footprint of the device side: process start to first prediction, and peak memory.
+"""Script: python benchmarks/footprint.py [--runs 7]: the device side's start to first prediction, peak memory.
 
 Every run is a fresh Python process (several, median reported), so imports, model
 loading and the first inference are all counted, as on a Pi that starts the program
@@ -19,7 +19,8 @@ machine the wall-clock time includes waiting for a core, the CPU time does not.
 
 Writes benchmarks/results/footprint.json and footprint.md; exits 1 when a target is
 missed (median time > 0.5 s or median peak > 100 MB). This process imports only the
-stdlib: the test photo is drawn by a child too.
+stdlib and digitedge's light helpers (benchmarks.common, benchmarks.machine): the test
+photo is drawn by a child too.
 
     python benchmarks/footprint.py [--runs 7] [--out benchmarks/results]
 """
@@ -35,12 +36,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
+
+from digitedge.benchmarks.common import RESULTS, versions
+from digitedge.benchmarks.machine import cpu_model, load_average
 
 TARGET_SECONDS = 0.5
 TARGET_MB = 100.0
-RESULTS = Path(__file__).resolve().parent / "results"
+PACKAGES = ("digitedge", "numpy", "opencv-python-headless", "pillow", "ai-edge-litert", "tflite-runtime")
 
 # Appended to every child: report the wall clock and VmHWM as the process exits.
 EXIT_HOOK = """
@@ -92,7 +95,7 @@ runpy.run_module("digitedge", run_name="__main__", alter_sys=True)
 
 MAKE_PHOTO = """
 import sys
-from digitedge import synthetic
+from digitedge.benchmarks import synthetic
 try:
     from digitedge import data
     m = data.load(None if len(sys.argv) < 3 else sys.argv[2])
@@ -154,33 +157,14 @@ def summarize(runs: list[dict]) -> dict:
     return out
 
 
-def versions() -> dict:
-    found = {}
-    for name in ("digitedge", "numpy", "opencv-python-headless", "pillow", "ai-edge-litert", "tflite-runtime"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
-
-
 def machine() -> dict:
-    try:
-        load = [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        load = None
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
-        "load_average_1_5_15": load,
+        "load_average_1_5_15": load_average(),
         "os": platform.platform(),
         "python": platform.python_version(),
-        "packages": versions(),
+        "packages": versions(PACKAGES),
         "editable_install": editable_install(),
     }
 
@@ -248,6 +232,23 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def scenario(name: str, code: str, runs: int) -> dict:
+    """One way in: a warm-up process, then `runs` timed ones; their medians against the targets."""
+    child(code)  # warm-up: the page cache, as on a device that has run before
+    measured = [child(code) for _ in range(runs)]
+    row = summarize(measured)
+    row["meets_targets"] = (
+        row["to_first_prediction_s"]["median"] <= TARGET_SECONDS and row["peak_mb"]["median"] <= TARGET_MB
+    )
+    row["sample_output"] = measured[0]["output"]
+    print(
+        f"{name}: first prediction {row['to_first_prediction_s']['median']:.3f} s, "
+        f"peak {row['peak_mb']['median']:.1f} MB",
+        file=sys.stderr,
+    )
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="fresh processes per way in (median reported)")
@@ -270,21 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             "api (read)": EXIT_HOOK + API.format(method="read", photo=photo),
             "cli (digitedge predict)": EXIT_HOOK + CLI.format(photo=photo),
         }
-        results = {}
-        for name, code in scenarios.items():
-            child(code)  # warm-up: the page cache, as on a device that has run before
-            runs = [child(code) for _ in range(args.runs)]
-            row = summarize(runs)
-            row["meets_targets"] = (
-                row["to_first_prediction_s"]["median"] <= TARGET_SECONDS and row["peak_mb"]["median"] <= TARGET_MB
-            )
-            row["sample_output"] = runs[0]["output"]
-            results[name] = row
-            print(
-                f"{name}: first prediction {row['to_first_prediction_s']['median']:.3f} s, "
-                f"peak {row['peak_mb']['median']:.1f} MB",
-                file=sys.stderr,
-            )
+        results = {name: scenario(name, code, args.runs) for name, code in scenarios.items()}
     result = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "runs": args.runs,

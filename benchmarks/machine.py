@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from importlib import metadata
 from pathlib import Path
+
+from .common import REPO, versions
 
 # Distributions whose version changes the numbers; read from metadata, never imported.
 PACKAGES = ("digitedge", "numpy", "ai-edge-litert", "tflite-runtime", "tensorflow", "tensorflow-cpu",
@@ -54,23 +55,12 @@ def load_average() -> list[float] | None:
         return None
 
 
-def versions() -> dict[str, str]:
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
-
-
 def git_commit() -> str | None:
     """The checkout's commit (with "+dirty" for local changes), when there is one."""
-    root = Path(__file__).resolve().parents[1]
-    if not (root / ".git").exists():
+    if not (REPO / ".git").exists():
         return None
     try:
-        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -88,7 +78,7 @@ def describe() -> dict:
         "os": f"{uname.system} {uname.release}",
         "platform": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "versions": versions(),
+        "versions": versions(PACKAGES),
         "git_commit": git_commit(),
         "load_average_start": load_average(),
     }

@@ -1,13 +1,14 @@
-"""Peak memory of one configuration, measured in a fresh child process.
+"""Script: python -m digitedge.benchmarks.memory '<json>': peak memory of one configuration (run by bench).
 
 Memory is per process and its high-water mark never goes down, so measuring all
 models in the benchmark's own process would give every one the peak of the
 biggest (and of TensorFlow, once a Keras model was loaded). Each configuration
 therefore runs in a child: import the runtime, note the resident set size (RSS),
 load the model, run the predict path on the test photo a few times, then report
-the process's peak RSS (getrusage's ru_maxrss) and the RSS the model added.
+the process's peak RSS (VmHWM, else getrusage's ru_maxrss) and the RSS the model added.
 
-Run as `python -m digitedge.benchmarks.memory '<json>'`; prints one JSON line.
+`digitedge bench` calls measure(), which runs this module as a child with the
+configuration as JSON; the child prints one JSON line and writes no file.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def peak_rss_mb() -> float:
 
 
 def child(args: dict) -> dict:
-    from .targets import KERAS, Spec, build, fix_opencv_threads, import_keras
+    from .common import import_keras
+    from .targets import KERAS, Spec, build, fix_opencv_threads
 
     spec = Spec(args["name"], Path(args["path"]), args["kind"], args["runtime"], args["threads"])
     photo = np.load(args["photo"])

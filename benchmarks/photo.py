@@ -1,6 +1,6 @@
 """The input of the predict path: a realistic photo of one handwritten digit.
 
-digitedge.synthetic renders an MNIST digit as a phone would see it on paper (ink,
+digitedge.benchmarks.synthetic renders an MNIST digit as a phone would see it on paper (ink,
 uneven light, blur, noise, JPEG). Where that module is not there, the digit is
 scaled up and printed dark on light grey paper with a little noise instead.
 """
@@ -27,12 +27,12 @@ def fallback_photo(digit: np.ndarray, side: int = SIDE) -> np.ndarray:
 def bench_photo(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, dict]:
     """(RGB uint8 photo, a description for the results) of test image INDEX."""
     try:
-        from digitedge import synthetic
+        from digitedge.benchmarks import synthetic
     except ImportError:
         synthetic = None
     if synthetic is not None and hasattr(synthetic, "digit_photo"):
         photo = synthetic.digit_photo(images, labels, INDEX, seed=SEED, out_side=SIDE).image
-        source = f"digitedge.synthetic.digit_photo(test image {INDEX}, seed {SEED}, side {SIDE} px)"
+        source = f"digitedge.benchmarks.synthetic.digit_photo(test image {INDEX}, seed {SEED}, side {SIDE} px)"
     else:
         photo = fallback_photo(images[INDEX])
         source = f"test image {INDEX} scaled to {SIDE} px, dark on light paper"

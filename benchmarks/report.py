@@ -1,4 +1,6 @@
-"""The results folder: results.json, results.csv, report.md and two charts; the console tables.
+"""The results folder: results.json, results.csv, report.md and two charts; the console table.
+
+`digitedge bench --compare` (reading two results.json) is compare.py's.
 
 Every file is written atomically (digitedge.atomic). matplotlib is imported only to
 draw the charts: on a device without it they are skipped with a one-line note.
@@ -13,34 +15,15 @@ from pathlib import Path
 
 from digitedge import atomic
 
+from .common import size_text
+from .formatting import num, pct, runtime_label, us
 from .timing import STAT_KEYS
 
 CHART_ACCURACY = "latency_vs_accuracy.png"
 CHART_LATENCY = "latency.png"
 
 
-# ---------- formatting ----------
-
-def num(value, fmt: str = ".1f", none: str = "-") -> str:
-    return none if value is None else format(value, fmt)
-
-
-def us(value) -> str:
-    """Microseconds, shown in µs below 1 ms and in ms above."""
-    if value is None:
-        return "-"
-    if value < 1000:
-        return f"{value:.1f} µs"
-    return f"{value / 1000:.2f} ms" if value < 100_000 else f"{value / 1000:.0f} ms"
-
-
-def pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
-
-
-def size(n) -> str:
-    return "-" if n is None else (f"{n / 2**20:.2f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB")
-
+# ---------- tables ----------
 
 def speedup_vs_float(row: dict, results: dict) -> str:
     for c in results.get("comparisons", {}).get("versus_float", []):
@@ -51,11 +34,6 @@ def speedup_vs_float(row: dict, results: dict) -> str:
     return "1x (ref)" if row["kind"] == "tflite" and row["model"] == float_and_int8(results["rows"])[0] else "-"
 
 
-def runtime_label(row: dict) -> str:
-    return {"keras-predict": "keras model.predict", "keras-call": "keras model(x)"}.get(row["runtime"],
-                                                                                         row["runtime"])
-
-
 COLUMNS = ["model", "runtime", "threads", "size", "load", "invoke median", "invoke p99", "predict median",
            "predict p99", "images/s", "accuracy", "agrees w/ float", "invoke vs float", "peak RSS", "status"]
 
@@ -64,13 +42,13 @@ def table_rows(results: dict) -> list[list[str]]:
     out = []
     for r in results["rows"]:
         if r["status"] != "ok":
-            out.append([r["model"], runtime_label(r), str(r["threads"] or "-"), size(r.get("file_bytes"))]
+            out.append([r["model"], runtime_label(r), str(r["threads"] or "-"), size_text(r.get("file_bytes"))]
                        + ["-"] * (len(COLUMNS) - 5) + [f"FAILED: {r['error']}"])
             continue
         inv, pre = r.get("invoke_us") or {}, r.get("predict_us") or {}
         mem = r.get("memory") or {}
         out.append([
-            r["model"], runtime_label(r), str(r["threads"]), size(r.get("file_bytes")),
+            r["model"], runtime_label(r), str(r["threads"]), size_text(r.get("file_bytes")),
             num((r.get("load_ms") or {}).get("median"), ".1f") + " ms",
             us(inv.get("median")), us(inv.get("p99")), us(pre.get("median")), us(pre.get("p99")),
             num((r.get("throughput") or {}).get("predict_ips"), ".0f"),
@@ -244,12 +222,18 @@ def write_charts(results: dict, out: Path) -> str | None:
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import matplotlib.ticker
+        import matplotlib.pyplot  # noqa: F401  (a broken install fails here, not halfway through)
     except ImportError:
         return "matplotlib is not installed: charts skipped (pip install matplotlib)"
     rows = [r for r in results["rows"] if r["status"] == "ok" and r.get("invoke_us")]
     labels = [f"{r['model']}\n{runtime_label(r)}, {r['threads']}t" for r in rows]
+    accuracy_chart(rows, labels, out / CHART_ACCURACY)
+    latency_chart(rows, labels, out / CHART_LATENCY)
+    return None
+
+
+def accuracy_chart(rows: list[dict], labels: list[str], path: Path) -> None:
+    import matplotlib.pyplot as plt  # write_charts chose the Agg backend
 
     fig, ax = plt.subplots(figsize=(9, 5))
     markers = "osD^vP*Xh"
@@ -268,9 +252,14 @@ def write_charts(results: dict, out: Path) -> str | None:
     ax.set_title("Latency vs accuracy")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    with atomic.atomic_path(out / CHART_ACCURACY) as tmp:
+    with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
+
+
+def latency_chart(rows: list[dict], labels: list[str], path: Path) -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.55 * len(rows) + 1.8), sharey=True)
     for ax, metric, title in zip(axes, ("invoke", "predict"), ("inference (invoke)", "whole predict path")):
@@ -282,16 +271,15 @@ def write_charts(results: dict, out: Path) -> str | None:
             ax.text(end * 1.08, i, us(v), va="center", ha="left", fontsize=8)
         ax.set_xscale("log")
         ax.set_xlim(min(med) / 2, max(p90) * 6)
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{title}: median, bar to p90 (µs, log)")
         ax.grid(True, axis="x", which="both", alpha=0.3)
     axes[0].set_yticks(range(len(rows)), labels, fontsize=8)
     axes[0].invert_yaxis()
     fig.tight_layout()
-    with atomic.atomic_path(out / CHART_LATENCY) as tmp:
+    with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    return None
 
 
 def write_all(results: dict, out: Path) -> list[str]:
@@ -322,60 +310,3 @@ def console_table(results: dict):
 def goals_lines(results: dict) -> list[str]:
     return [f"{g['status']:>12}  {g['goal']}: {g['measured']}" + (f" ({g['note']})" if g["note"] else "")
             for g in results["goals"]]
-
-
-def load_results(path: Path) -> dict:
-    from digitedge.errors import DigitedgeError
-
-    try:
-        results = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as e:
-        raise DigitedgeError(f"{path}: not a results.json ({e.msg} at line {e.lineno})") from None
-    if not isinstance(results, dict) or results.get("kind") != "bench" or "rows" not in results:
-        raise DigitedgeError(f"{path}: not a digitedge bench results.json")
-    return results
-
-
-def compare_table(a: dict, b: dict, name_a: str, name_b: str):
-    """Rows of both runs matched by configuration; B/A ratios (below 1: B is faster)."""
-    from rich.table import Table
-
-    table = Table(title=f"A: {name_a}\nB: {name_b}")
-    for c in ("model", "runtime", "threads", "invoke A", "invoke B", "B/A", "predict A", "predict B", "B/A",
-              "accuracy A", "accuracy B", "peak RSS A", "peak RSS B"):
-        table.add_column(c)
-    rows_a = {r["id"]: r for r in a["rows"]}
-    rows_b = {r["id"]: r for r in b["rows"]}
-    for key in list(dict.fromkeys([*rows_a, *rows_b])):
-        ra, rb = rows_a.get(key, {}), rows_b.get(key, {})
-        any_row = ra or rb
-        table.add_row(any_row["model"], runtime_label(any_row), str(any_row["threads"]),
-                      us(med(ra, "invoke")) if ra.get("status") == "ok" else status_of(ra),
-                      us(med(rb, "invoke")) if rb.get("status") == "ok" else status_of(rb), rel(ra, rb, "invoke"),
-                      us(med(ra, "predict")), us(med(rb, "predict")), rel(ra, rb, "predict"),
-                      pct(ra.get("accuracy")), pct(rb.get("accuracy")), mem(ra), mem(rb))
-    return table
-
-
-def med(r: dict, metric: str):
-    return (r.get(f"{metric}_us") or {}).get("median")
-
-
-def rel(ra: dict, rb: dict, metric: str) -> str:
-    x, y = med(ra, metric), med(rb, metric)
-    return f"{y / x:.2f}" if x and y else "-"
-
-
-def mem(r: dict) -> str:
-    v = (r.get("memory") or {}).get("peak_rss_mb")
-    return "-" if v is None else f"{v:.0f} MB"
-
-
-def status_of(row: dict) -> str:
-    return "absent" if not row else row.get("status", "?")
-
-
-def compare_header(results: dict, name: str) -> str:
-    m = results["machine"]
-    return (f"{name}: {results['started']}, {m['cpu']}, {len(m['usable_cores'])} usable cores, "
-            f"profile {results['settings']['profile']}, load {m.get('load_average_start')}")

@@ -1,17 +1,18 @@
-"""Load on `digitedge serve`: bounded concurrent uploads from 127.0.0.1, measured.
+"""Script: python benchmarks/serve_load.py [--clients 8 --seconds 30]: load on `digitedge serve`, measured.
 
-Starts the server in a child process on 127.0.0.1 (a free port), then N client threads each
-POST synthetic photos of numbers, one request at a time on a kept-alive connection, for a
-fixed time. A client told 503 (busy) waits `--backoff` seconds and goes on, as a client that
-honours Retry-After would (sooner, to keep the pressure on). Records requests per second,
-latency percentiles, answers by status, wrong readings, errors (anything but 200 and the
-deliberate 503s: must be 0) and the server's peak memory (VmHWM from /proc).
+Bounded concurrent uploads from 127.0.0.1: starts the server in a child process on 127.0.0.1
+(a free port), then N client threads each POST synthetic photos of numbers, one request at a
+time on a kept-alive connection, for a fixed time. A client told 503 (busy) waits `--backoff`
+seconds and goes on, as a client that honours Retry-After would (sooner, to keep the pressure
+on). Records requests per second, latency percentiles, answers by status, wrong readings,
+errors (anything but 200 and the deliberate 503s: must be 0) and the server's peak memory
+(VmHWM from /proc).
 
     python benchmarks/serve_load.py                    # 8 clients, 30 s
     python benchmarks/serve_load.py --clients 4 --seconds 10 --live   # with a video playing too
 
-Writes benchmarks/results/serve_load.json and serve_load.md. Needs the web extra and MNIST
-($DIGITEDGE_DATA or ../shared/mnist) for the photos. No TensorFlow.
+Writes benchmarks/results/serve_load.json and serve_load.md (--out: another folder). Needs the
+web extra and MNIST ($DIGITEDGE_DATA or ../shared/mnist) for the photos. No TensorFlow.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,14 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+from digitedge.benchmarks import machine
+from digitedge.benchmarks.common import REPO, RESULTS, versions
+from digitedge.net import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+WEB_PACKAGES = ("starlette", "uvicorn", "python-multipart")
 
 
 def proc_status(pid: int) -> dict[str, float]:
@@ -56,7 +53,7 @@ def proc_status(pid: int) -> dict[str, float]:
 def load_mnist():
     from digitedge import data
 
-    mnist = data.load_first((os.environ.get(data.ENV_VAR), ROOT.parent / "shared" / "mnist", None))
+    mnist = data.load_first((os.environ.get(data.ENV_VAR), REPO.parent / "shared" / "mnist", None))
     if mnist is None:
         sys.exit("MNIST not found: set DIGITEDGE_DATA to a folder with the IDX files")
     return mnist
@@ -66,7 +63,7 @@ def make_photos(count: int, seed: int = 0) -> list[tuple[bytes, str]]:
     """Synthetic phone photos of 3-6 digit numbers (JPEG bytes, the number), 480-1280 px."""
     import cv2
 
-    from digitedge import synthetic
+    from digitedge.benchmarks import synthetic
 
     mnist = load_mnist()
     rng = np.random.default_rng(seed)
@@ -79,7 +76,7 @@ def make_photos(count: int, seed: int = 0) -> list[tuple[bytes, str]]:
 
 
 def make_clip(folder: Path) -> Path:
-    from digitedge import synthetic
+    from digitedge.benchmarks import synthetic
 
     mnist = load_mnist()
     numbers = []
@@ -144,18 +141,6 @@ def client(port: int, photos, deadline: float, backoff: float, seed: int, out: l
         conn.close()
 
 
-def web_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {}
-    for name in ("starlette", "uvicorn", "python-multipart"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -167,6 +152,17 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def main(argv=None) -> dict:
+    args = parse_args(argv)
+    photos = make_photos(args.photos)
+    report = summarize(args, run_load(args, photos))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "serve_load.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / "serve_load.md").write_text(markdown(report))
+    print(markdown(report))
+    return report
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
@@ -177,52 +173,62 @@ def main(argv=None) -> dict:
     parser.add_argument("--live", action="store_true", help="also play a synthetic video in the live view")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--note", default="", help="a line about the conditions, kept in the results")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    from digitedge.benchmarks import machine
 
-    photos = make_photos(args.photos)
+def run_load(args, photos) -> dict:
+    """Start the server, drive it with the clients, stop it: what was measured on the way."""
     with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
         port = free_port()
         proc = start_server(port, args, Path(tmp))
         try:
-            idle = proc_status(proc.pid)
-            load_before = machine.load_average()
-            results: list[list[dict]] = [[] for _ in range(args.clients)]
-            deadline = time.monotonic() + args.seconds
-            started = time.perf_counter()
-            threads = [
-                threading.Thread(target=client, args=(port, photos, deadline, args.backoff, i, results[i]))
-                for i in range(args.clients)
-            ]
-            peak_rss = 0.0
-            for t in threads:
-                t.start()
-            while any(t.is_alive() for t in threads):
-                peak_rss = max(peak_rss, proc_status(proc.pid).get("VmRSS", 0.0))
-                time.sleep(0.2)
-            elapsed = time.perf_counter() - started
-            final = proc_status(proc.pid)
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", "/api/health")
-            health = json.loads(conn.getresponse().read())
-            load_after = machine.load_average()
+            measured = drive(port, proc, args, photos)
         finally:
             proc.terminate()
             try:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        stopped = proc.returncode
+        measured["stopped"] = proc.returncode
+    return measured
 
-    answers = [r for rs in results for r in rs]
+
+def drive(port: int, proc: subprocess.Popen, args, photos) -> dict:
+    """args.clients threads uploading for args.seconds, the server's memory sampled meanwhile."""
+    idle = proc_status(proc.pid)
+    load_before = machine.load_average()
+    results: list[list[dict]] = [[] for _ in range(args.clients)]
+    deadline = time.monotonic() + args.seconds
+    started = time.perf_counter()
+    threads = [
+        threading.Thread(target=client, args=(port, photos, deadline, args.backoff, i, results[i]))
+        for i in range(args.clients)
+    ]
+    peak_rss = 0.0
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        peak_rss = max(peak_rss, proc_status(proc.pid).get("VmRSS", 0.0))
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    final = proc_status(proc.pid)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/api/health")
+    health = json.loads(conn.getresponse().read())
+    return {"answers": [r for rs in results for r in rs], "elapsed": elapsed, "idle": idle, "final": final,
+            "peak_rss": peak_rss, "health": health, "load_before": load_before,
+            "load_after": machine.load_average()}
+
+
+def summarize(args, m: dict) -> dict:
+    """serve_load.json: the answers counted by status, latencies, the server's memory and the conditions."""
+    answers, elapsed = m["answers"], m["elapsed"]
     by_status: dict[str, int] = {}
     for r in answers:
         by_status[str(r["status"])] = by_status.get(str(r["status"]), 0) + 1
     ok = [r for r in answers if r["status"] == 200]
     busy = [r for r in answers if r["status"] == 503]
-    errors = len(answers) - len(ok) - len(busy)
-    report = {
+    return {
         "benchmark": "serve_load",
         "clients": args.clients,
         "seconds": round(elapsed, 1),
@@ -237,28 +243,23 @@ def main(argv=None) -> dict:
         "requests_per_s": round(len(answers) / elapsed, 2),
         "readings_per_s": round(len(ok) / elapsed, 2),
         "by_status": by_status,
-        "errors": errors,
+        "errors": len(answers) - len(ok) - len(busy),
         "wrong_readings": sum(r.get("wrong", False) for r in ok),
         "latency_ms_200": percentiles([r["seconds"] for r in ok]),
         "latency_ms_503": percentiles([r["seconds"] for r in busy]),
         "server_memory_mb": {
-            "idle_rss": idle.get("VmRSS"),
-            "peak_rss_sampled": peak_rss,
-            "peak_rss_vmhwm": final.get("VmHWM"),
+            "idle_rss": m["idle"].get("VmRSS"),
+            "peak_rss_sampled": m["peak_rss"],
+            "peak_rss_vmhwm": m["final"].get("VmHWM"),
         },
-        "server_health_after": {k: health[k] for k in ("uploads", "frames_processed", "last_error")},
-        "server_exit_code_on_sigterm": stopped,
-        "load_average_before": load_before,
-        "load_average_after": load_after,
+        "server_health_after": {k: m["health"][k] for k in ("uploads", "frames_processed", "last_error")},
+        "server_exit_code_on_sigterm": m["stopped"],
+        "load_average_before": m["load_before"],
+        "load_average_after": m["load_after"],
         "machine": machine.describe(),
-        "web_versions": web_versions(),
+        "web_versions": versions(WEB_PACKAGES),
         "note": args.note,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "serve_load.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "serve_load.md").write_text(markdown(report))
-    print(markdown(report))
-    return report
 
 
 def markdown(r: dict) -> str:

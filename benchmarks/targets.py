@@ -15,9 +15,6 @@ benchmarks its TFLite models all the same.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +22,10 @@ import numpy as np
 
 from digitedge.errors import ModelError
 
+from .common import KERAS_HINT, check_digit_input, import_keras, keras_threads, load_keras_model, tensorflow_installed
+
 TFLITE, KERAS = "tflite", "keras"
 KERAS_METHODS = ("predict", "call")
-KERAS_HINT = "TensorFlow is not installed (pip install digitedge[train])"
 
 
 @dataclass(frozen=True)
@@ -47,14 +45,6 @@ class Spec:
 
 def kind_of(path: Path) -> str | None:
     return {".tflite": TFLITE, ".keras": KERAS}.get(path.suffix.lower())
-
-
-def tensorflow_installed() -> bool:
-    """Without importing it (seconds, and hundreds of MB)."""
-    try:
-        return importlib.util.find_spec("tensorflow") is not None
-    except (ImportError, ValueError):  # a broken install, or blocked in sys.modules
-        return False
 
 
 def fix_opencv_threads(threads: int) -> None:
@@ -90,11 +80,11 @@ class TfliteTarget:
         self.interpreter.set_tensor(index, self.model.quantize_input(normalize(digit)))
 
     def load(self):
-        from digitedge.edge_runtime.recognizer import MetadataWarning, Recognizer
+        from digitedge.edge_runtime import load_recognizer
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", MetadataWarning)  # recorded as has_metadata instead
-            return Recognizer(self.spec.path, backend=self.spec.runtime, threads=self.spec.threads)
+        # A missing metadata warning is recorded as has_metadata instead.
+        recognizer, _ = load_recognizer(self.spec.path, backend=self.spec.runtime, threads=self.spec.threads)
+        return recognizer
 
     def invoke(self) -> None:
         self.interpreter.invoke()
@@ -117,27 +107,6 @@ class TfliteTarget:
         return not self.model.input.quantized
 
 
-_tf_threads: int | str | None = None
-
-
-def import_keras(threads: int):
-    """Keras with TensorFlow's thread pools fixed to `threads` (settable once per process)."""
-    global _tf_threads
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    if _tf_threads is None:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-            _tf_threads = threads
-        except RuntimeError:  # TensorFlow already ran in this process: its pools are fixed
-            _tf_threads = tf.config.threading.get_intra_op_parallelism_threads() or "default"
-    import keras
-
-    return keras
-
-
 class KerasTarget:
     def __init__(self, spec: Spec, photo: np.ndarray):
         from digitedge.edge_runtime.preprocess import normalize, prepare
@@ -148,24 +117,12 @@ class KerasTarget:
         self.method = spec.runtime.split("-", 1)[1]
         self.keras = import_keras(spec.threads)
         self.model = self.load()
-        shape = tuple(self.model.input_shape)
-        if shape[1:] != (28, 28, 1):
-            raise ModelError(f"{spec.path}: model input is {shape}, expected (None, 28, 28, 1)")
+        check_digit_input(self.model, spec.path)
         self._prepare, self._normalize = prepare, normalize
         self.x = normalize(prepare(photo).image)[np.newaxis]
 
     def load(self):
-        import zipfile
-
-        if not self.spec.path.is_file():
-            raise ModelError(f"{self.spec.path}: model file not found")
-        if not zipfile.is_zipfile(self.spec.path):
-            raise ModelError(f"{self.spec.path}: not a .keras model (not a zip archive)")
-        try:
-            return self.keras.models.load_model(self.spec.path, compile=False)
-        except Exception as e:  # Keras raises anything from ValueError to zipfile errors
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ModelError(f"{self.spec.path}: not a usable Keras model ({first[:200]})") from None
+        return load_keras_model(self.keras, self.spec.path)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         if self.method == "predict":
@@ -183,7 +140,7 @@ class KerasTarget:
         return top1(as_probabilities(self.infer(x)[0]))
 
     def info(self) -> dict:
-        return {"input": {"shape": [None, 28, 28, 1], "dtype": "float32"}, "tf_threads": _tf_threads,
+        return {"input": {"shape": [None, 28, 28, 1], "dtype": "float32"}, "tf_threads": keras_threads(),
                 "method": "model.predict(x)" if self.method == "predict" else "model(x, training=False)"}
 
     float_input = True

@@ -75,7 +75,7 @@ def first_line(e: BaseException) -> str:
 
 def load(source: Source):
     """The keras.Model, checked to be an MNIST classifier; imports TensorFlow."""
-    from digitedge.convert.quiet import quiet
+    from digitedge.quiet import quiet
 
     with quiet():  # TensorFlow's start-up logs
         import keras

@@ -16,7 +16,7 @@ import numpy as np
 
 from digitedge.convert.calibration import representative_dataset
 from digitedge.convert.errors import ConvertError, FormatError
-from digitedge.convert.quiet import quiet
+from digitedge.quiet import quiet
 
 FORMATS = ("float32", "float16", "dynamic", "int8")
 IO_TYPES = ("uint8", "int8", "float32")

@@ -18,7 +18,7 @@ BATCH = 200  # images per invoke: batching makes 10,000 images quick on one thre
 def interpreter_for(model_bytes: bytes, threads: int = 1):
     from ai_edge_litert.interpreter import Interpreter
 
-    from digitedge.convert.quiet import quiet
+    from digitedge.quiet import quiet
 
     try:
         with quiet():  # "Created TensorFlow Lite XNNPACK delegate"

@@ -12,6 +12,7 @@ import typer
 
 from digitedge import __version__
 from digitedge.commands import bench, convert, data, edge, robust, serve, train
+from digitedge.quiet import quiet_tensorflow
 
 app = typer.Typer(
     name="digitedge",
@@ -50,6 +51,7 @@ def root(
 
 
 def main() -> None:
+    quiet_tensorflow()  # before any command loads TensorFlow (the workers of `tune --workers` run main() too)
     app()
 
 

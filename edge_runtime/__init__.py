@@ -5,7 +5,7 @@ tflite-runtime) only. Training imports the input contract from here, so what the
 model sees on the device is exactly what it saw in training.
 """
 
-__all__ = ["Prediction", "Reading", "Recognizer"]
+__all__ = ["Prediction", "Reading", "Recognizer", "load_recognizer"]
 
 
 def __getattr__(name: str):

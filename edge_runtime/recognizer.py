@@ -57,6 +57,15 @@ class Prediction:
     seconds: float  # reading + preprocessing + inference (in a Reading: this digit's inference)
     box: tuple[int, int, int, int] | None = None  # x, y, w, h in the image
 
+    def to_dict(self) -> dict:
+        """This digit as `digitedge predict --json` and the server's API give it."""
+        return {
+            "digit": self.digit,
+            "probability": round(self.probability, 4),
+            "top3": [[digit, round(p, 4)] for digit, p in self.top3],
+            "box": list(self.box) if self.box is not None else None,
+        }
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -68,6 +77,17 @@ class Reading:
     def probability(self) -> float:
         """How sure the whole number is: the product of its digits' probabilities."""
         return float(np.prod([d.probability for d in self.digits])) if self.digits else 0.0
+
+    def to_dict(self, path: str | None = None) -> dict:
+        """The JSON of `digitedge predict --json` (and of the server's /api/predict): path first when given."""
+        out = {} if path is None else {"path": path}
+        return {
+            **out,
+            "text": self.text,
+            "probability": round(self.probability, 4),
+            "digits": [d.to_dict() for d in self.digits],
+            "seconds": round(self.seconds, 5),
+        }
 
 
 class Recognizer:
@@ -166,3 +186,21 @@ class Recognizer:
         need = (self.photo.work_side, self.photo.max_work_side)
         pixels, scale = imageio.read_image_scaled(image, name, need)
         return pixels, name, scale
+
+
+def load_recognizer(
+    model: str | Path | None = None,
+    backend: str = "auto",
+    threads: int | None = None,
+    photo: PhotoConfig | None = None,
+) -> tuple[Recognizer, list[str]]:
+    """(Recognizer, its warnings as text): metadata (and any other load) warnings are kept, not raised.
+
+    The one policy for a model without (or with unexpected) metadata: it loads with the
+    defaults, and the caller decides how to show the warnings (the CLI as `warning:` lines,
+    the server on its page, the benchmarks in their records).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recognizer = Recognizer(model, backend, threads, photo or PhotoConfig())
+    return recognizer, [str(w.message) for w in caught]

@@ -141,12 +141,3 @@ def _drop_stray(column: list[Group], config: SegmentConfig) -> Group:
 
 def _touches_border(g: Group, shape: tuple[int, int]) -> bool:
     return g.x == 0 or g.y == 0 or g.x + g.w >= shape[1] or g.y + g.h >= shape[0]
-
-
-def _inside_column(digit: Group, frag: Group, config: SegmentConfig) -> bool:
-    margin = 0.2 * digit.h
-    return (
-        _overlap(digit, frag) >= config.overlap
-        and frag.y >= digit.y - margin
-        and frag.y + frag.h <= digit.y + digit.h + margin
-    )

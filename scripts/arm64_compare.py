@@ -208,7 +208,8 @@ def write_images(out: Path, count_digits: int = 10, count_numbers: int = 6, coun
     clip, all from MNIST's test set, seeded: the same files on every run. Returns the truth."""
     import numpy as np
 
-    from digitedge import data, synthetic
+    from digitedge import data
+    from digitedge.benchmarks import synthetic
     from digitedge.edge_runtime.imageio import EXTENSIONS  # noqa: F401  (the formats predict reads)
 
     mnist = data.load(None)

@@ -1,7 +1,9 @@
 """Shared fixtures: the real MNIST files, loaded once, and fresh copies of them to break.
 
-The data folder is $DIGITEDGE_DATA when set, else ../shared/mnist beside the repository.
-Tests that need it are skipped, with the reason, when it is not there.
+MNIST is found where the CLI finds it: $DIGITEDGE_DATA when set, else the per-user cache that
+`digitedge data fetch` fills (`make test` fetches it first when neither holds a verified copy).
+Without it the tests that need it are skipped with the reason, and under `make test` and CI
+(DIGITEDGE_STRICT=1, see strict_skips.py) that skip is a failure.
 """
 
 from __future__ import annotations
@@ -13,17 +15,23 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import isolated_env  # noqa: F401  (a fixture, shared by every test file)
 
 from digitedge import data
+from digitedge.errors import DataError
+
+pytest_plugins = ["pytester", "strict_skips"]
 
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    """The folder holding the four real MNIST IDX files (.gz or raw)."""
-    default = Path(__file__).resolve().parents[2] / "shared" / "mnist"
-    folder = Path(os.environ.get(data.ENV_VAR) or default)
+    """The folder holding the four real MNIST IDX files (.gz or raw), resolved as the CLI does."""
+    try:
+        folder = data.resolve_dir()
+    except DataError as e:  # $DIGITEDGE_DATA names a folder that is not there
+        pytest.skip(f"no MNIST: {e}")
     if not isinstance(data.find_files(folder), dict):
-        pytest.skip(f"no MNIST IDX files in {folder} (set {data.ENV_VAR} to a folder with them)")
+        pytest.skip(f"no MNIST IDX files in {folder} (run `digitedge data fetch`, or set {data.ENV_VAR})")
     return folder
 
 
@@ -31,6 +39,12 @@ def mnist_dir() -> Path:
 def mnist(mnist_dir: Path) -> data.Mnist:
     """The real dataset, loaded and verified once per session."""
     return data.load(mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def edge_mnist(mnist: data.Mnist) -> data.Mnist:
+    """The same dataset, by the name the edge tests use."""
+    return mnist
 
 
 def dotted_name(name: str) -> str:

@@ -1,39 +1,16 @@
-"""Shared pieces of the edge tests: MNIST, backends, small image files. No TensorFlow here."""
+"""Shared pieces of the edge tests: backends, a quiet Recognizer, clear digits. No TensorFlow here.
+
+MNIST comes from conftest.py's `mnist` fixture (`edge_mnist` is the same), image bytes from helpers.py.
+"""
 
 from __future__ import annotations
 
-import io
-import os
-import struct
-import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 DATA = Path(__file__).parent / "data"
-SHARED_MNIST = Path("/work/shared/mnist")
-
-
-def load_mnist():
-    """MNIST from $DIGITEDGE_DATA, the shared copy, or the cache; the test is skipped without it."""
-    from digitedge import data
-
-    mnist = data.load_first((os.environ.get(data.ENV_VAR), SHARED_MNIST, None))
-    if mnist is None:
-        pytest.skip("MNIST not found (set DIGITEDGE_DATA)")
-    return mnist
-
-
-@pytest.fixture(scope="session", name="edge_mnist")
-def edge_mnist_fixture(request):
-    """The `mnist` fixture from conftest when there is one, else our own loader."""
-    try:
-        return request.getfixturevalue("mnist")
-    except pytest.FixtureLookupError:
-        return load_mnist()
 
 
 def backends() -> list[str]:
@@ -52,28 +29,10 @@ def backend_params():
 
 
 def recognizer(model=None, backend="auto", threads=None):
-    """A Recognizer without the metadata warning the temporary models raise."""
-    from digitedge.edge_runtime.recognizer import MetadataWarning, Recognizer
+    """A Recognizer, its warnings (the temporary models have no metadata) kept out of the way."""
+    from digitedge.edge_runtime.recognizer import load_recognizer
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MetadataWarning)
-        return Recognizer(model, backend=backend, threads=threads)
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that claims width x height: a decompression bomb's header, without the bomb."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-
-
-def jpeg_bytes(array: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(array).save(out, "JPEG", quality=90)
-    return out.getvalue()
+    return load_recognizer(model, backend, threads)[0]
 
 
 def clear_digits(mnist, reader, text: str, skip: int = 0) -> list[np.ndarray]:
@@ -92,3 +51,13 @@ def clear_digits(mnist, reader, text: str, skip: int = 0) -> list[np.ndarray]:
                     break
                 found += 1
     return out
+
+
+def foreign_model(folder: Path) -> Path:
+    """An MNIST classifier without digitedge metadata, as if converted elsewhere: the shipped model
+    with our entry renamed (same length, so the flatbuffer's offsets stay valid)."""
+    from digitedge.edge_runtime.recognizer import DEFAULT_MODEL
+
+    path = folder / "foreign.tflite"
+    path.write_bytes(DEFAULT_MODEL.read_bytes().replace(b"digitedge", b"otherdata"))
+    return path

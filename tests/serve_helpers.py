@@ -1,19 +1,16 @@
-"""Shared pieces of the `digitedge serve` tests: clear synthetic photos and clips, odd uploads.
+"""Shared pieces of the `digitedge serve` tests: clear synthetic photos and clips.
 
-No TensorFlow. Needs the web extra (starlette); the tests skip without it.
+No TensorFlow, no web extra: only the edge one.
 """
 
 from __future__ import annotations
 
-import io
-import socket
-import struct
-import zlib
 from pathlib import Path
 
-from edge_helpers import clear_digits
+import pytest
+from edge_helpers import clear_digits, recognizer
 
-from digitedge import synthetic
+from digitedge.benchmarks import synthetic
 
 
 def number_photo(mnist, reader, text: str, path: Path, seed: int = 7, side: int = 480) -> Path:
@@ -30,26 +27,12 @@ def clip(mnist, reader, path: Path, numbers: list[str], frames_each: int, size=(
     return synthetic.write_video(path, shown, frames_each=frames_each, fps=fps, size=size)
 
 
-def png_bomb(width: int = 30_000, height: int = 30_000) -> bytes:
-    """A tiny PNG whose header claims width x height 8-bit gray pixels (900 megapixels by default)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    rows = zlib.compress(b"\0" * 4096, 9)  # the start of the (never decoded) pixel data
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
-
-
-def blank_png(side: int = 200) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("L", (side, side), 235).save(out, "PNG")
-    return out.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture(scope="module", name="files")
+def files_fixture(tmp_path_factory, edge_mnist):
+    """The server tests' inputs, made once per module: a photo of 86, a clip of 4025 then 317 (8 frames each)."""
+    folder = tmp_path_factory.mktemp("serve")
+    reader = recognizer()
+    photo = number_photo(edge_mnist, reader, "86", folder / "eighty-six.jpg")
+    video = folder / "clip.mp4"
+    shown = clip(edge_mnist, reader, video, ["4025", "317"], frames_each=8)
+    return {"photo": photo, "video": video, "shown": shown, "folder": folder}

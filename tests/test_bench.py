@@ -193,3 +193,14 @@ def test_pi_profile_pins_one_core_and_one_thread(tmp_path, mnist_dir):
     assert results["settings"]["profile"] == "pi" and results["settings"]["threads"] == [1]
     assert results["settings"]["pinned_core"] in before
     assert [r["threads"] for r in results["rows"]] == [1]
+
+
+def test_model_names_short_unique_and_sizes_in_one_unit():
+    from digitedge.benchmarks.common import MB, model_names, size_text
+
+    paths = [Path("a/digits.tflite"), Path("b/digits_int8.tflite"), Path("a/digits.keras")]
+    assert model_names(paths) == ["digits.tflite", "digits_int8", "digits.keras"]
+    same = [Path("a/x.tflite"), Path("b/x.tflite"), Path("a/x.tflite")]
+    assert model_names(same) == ["a/x.tflite#1", "b/x.tflite#2", "a/x.tflite#3"]
+    assert (size_text(1023 * 1024), size_text(MB), size_text(3 * MB // 2, 1), size_text(None)) == \
+        ("1023 KB", "1.00 MB", "1.5 MB", "-")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 
@@ -14,17 +13,12 @@ import digitedge
 import digitedge.fetch
 from digitedge import data
 from digitedge.cli import app
+from digitedge.net import free_port
 
-pytestmark = pytest.mark.edge  # TensorFlow-free: runs in the edge-only environments too
+# TensorFlow-free: runs in the edge-only environments too. Never $DIGITEDGE_DATA or the user's cache.
+pytestmark = [pytest.mark.edge, pytest.mark.usefixtures("isolated_env")]
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def isolated_env(monkeypatch, tmp_path):
-    """No $DIGITEDGE_DATA, and a cache of our own: never the user's real cache."""
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setenv(data.CACHE_ENV_VAR, str(tmp_path / "cache"))
 
 
 def run(*args: str, ok: bool = True):
@@ -97,9 +91,7 @@ def test_fetch_keeps_a_verified_copy(mnist_copy, monkeypatch):
 def test_fetch_failure_lists_the_sources(mnist_copy, monkeypatch):
     dest = mnist_copy("dest")
     (dest / "t10k-labels-idx1-ubyte.gz").write_bytes(b"junk")  # a bad copy: fetch over it
-    with socket.socket() as sock:  # a port where nothing listens
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    url = f"http://127.0.0.1:{free_port()}/"  # a port where nothing listens
     dead = digitedge.fetch.Source("dead host", "idx", url)
     monkeypatch.setattr(digitedge.fetch, "default_sources", lambda: [dead])
     before = sorted(p.name for p in dest.iterdir())

@@ -14,20 +14,14 @@ import pytest
 from digitedge import data
 from digitedge.errors import DataError
 
-pytestmark = pytest.mark.edge  # TensorFlow-free: runs in the edge-only environments too
+# TensorFlow-free: runs in the edge-only environments too. Never $DIGITEDGE_DATA or the user's cache.
+pytestmark = [pytest.mark.edge, pytest.mark.usefixtures("isolated_env")]
 
 NO_FILES = (
     "no MNIST files (expected train-images-idx3-ubyte, train-labels-idx1-ubyte, "
     "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte [.gz] or mnist.npz); "
     "run `digitedge data fetch` or pass --data-dir"
 )
-
-
-@pytest.fixture(autouse=True)
-def isolated_env(monkeypatch, tmp_path):
-    """No $DIGITEDGE_DATA, and a cache of our own: never the user's real cache."""
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setenv(data.CACHE_ENV_VAR, str(tmp_path / "cache"))
 
 
 @contextmanager
@@ -75,12 +69,15 @@ def test_real_files_load_verified(mnist, mnist_dir):
     assert mnist.sha256 == hashlib.sha256("".join(data.SHA256.values()).encode()).hexdigest()
 
 
-def test_checksums_match_shared_sha256sums(mnist_dir):
+def test_checksums_match_the_files_and_their_sha256sums(mnist_dir):
+    """The table in data.py is the files' own SHA-256, and the folder's SHA256SUMS when it has one
+    (../shared/mnist does; a fetched cache does not)."""
+    files = data.find_files(mnist_dir)
+    assert {name: hashlib.sha256(data.read_bytes(path)).hexdigest() for name, path in files.items()} == data.SHA256
     sums = mnist_dir / "SHA256SUMS"
-    if not sums.is_file():
-        pytest.skip(f"no {sums}")
-    listed = dict(reversed(line.split()) for line in sums.read_text().splitlines() if line.strip())
-    assert listed == data.SHA256
+    if sums.is_file():
+        listed = dict(reversed(line.split()) for line in sums.read_text().splitlines() if line.strip())
+        assert listed == data.SHA256
 
 
 @pytest.mark.parametrize("dotted", [False, True], ids=["standard-names", "dotted-names"])

@@ -2,17 +2,20 @@
 
 Every process a test starts runs in its own process group and is ended by the `procs` fixture,
 together with anything else whose command line names the test's own temporary folder.
+The tests that kill a worker mid-trial read its output through a pipe (WorkerOutput): they act on its line
+saying a trial began, never on a file polled against a deadline.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,9 +23,12 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from helpers import wait_for  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from digitedge.cli import app  # noqa: E402
+from digitedge.net import free_port  # noqa: E402
+from digitedge.train.rundir import prepare_run_dir  # noqa: E402
 
 REPORT_FILES = ["model.keras", "metrics.json", "classification_report.txt", "confusion_matrix.png", "curves.png",
                 "predictions.png", "trials.csv", "trials.png"]
@@ -87,16 +93,6 @@ def procs(tmp_path):
     assert not pids_naming(str(tmp_path)), "processes left behind"
 
 
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def progress(out: Path) -> dict:
     try:
         return json.loads((out / "progress.json").read_text())
@@ -139,10 +135,73 @@ def trial_files(out: Path) -> dict:
             for path in (out / "search").glob("trial_*/trial.json")}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class WorkerOutput:
+    """A supervised worker's output, line by line, the moment it prints it: an event to wait for, not a file to poll.
+
+    `tune --workers` appends each start of worker NAME to OUT/logs/NAME.log. Made a named pipe before the
+    supervisor starts (in a run folder of ours, which it reuses), that path hands each line to a thread here,
+    which blocks on the pipe and queues the lines. The pipe is held open for reading and writing: the
+    supervisor's open never waits for a reader, a restarted worker writes into the same pipe, and the thread
+    never sees an end of file until close() writes END.
+    """
+
+    END = b"\0end of the test\n"
+
+    def __init__(self, out: Path, name: str):
+        prepare_run_dir(out, "tune")
+        (out / "logs").mkdir()
+        self.path = out / "logs" / f"{name}.log"
+        os.mkfifo(self.path)
+        self.fd = os.open(self.path, os.O_RDWR)
+        self.lines: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self.pump, daemon=True)
+        self.thread.start()
+
+    def pump(self) -> None:
+        with open(self.fd, "rb", closefd=False) as pipe:
+            for line in pipe:
+                if line.endswith(self.END):
+                    return
+                self.lines.put(line.decode(errors="replace"))
+
+    def line(self, pattern: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> re.Match:
+        """The first line matching pattern. The timeout only ends a test that failed (proc ended, or hangs)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                match = re.search(pattern, self.lines.get(timeout=1))
+            except queue.Empty:
+                if proc.poll() is not None:
+                    raise AssertionError(f"{proc.args[3:]} ended: {log.read_text()[-3000:]}") from None
+                continue
+            if match:
+                return match
+        raise AssertionError(f"no line matching {pattern!r} from {self.path.name} after {timeout} s")
+
+    def close(self) -> None:
+        os.write(self.fd, self.END)
+        self.thread.join(10)
+        os.close(self.fd)
+
+
+@pytest.fixture
+def worker_1(tmp_path):
+    """worker-1's output in the run folder tmp_path/run, for tests that start `tune --workers` there.
+
+    Ask for it before `procs`: pytest ends fixtures in reverse order, so the processes end before the pipe closes.
+    """
+    output = WorkerOutput(tmp_path / "run", "worker-1")
+    try:
+        yield output
+    finally:
+        output.close()
+
+
+def trial_began(worker_1: WorkerOutput, supervisor: subprocess.Popen, log: Path) -> str:
+    """Wait for worker-1 to print that a trial began, and return its ID: from here on, until the trial ends,
+    the chief has it as worker-1's. The line comes before the model is even built and training it takes
+    seconds, so the kill that follows lands mid-trial."""
+    return worker_1.line(r"worker-1: trial (\d+) \{", supervisor, log).group(1)
 
 
 @pytest.fixture(scope="module")
@@ -192,10 +251,12 @@ def test_two_workers_try_the_same_hyperparameters_as_one_process(two_workers, mn
     assert len(set(tried(single))) == 3
 
 
-def test_a_killed_worker_is_restarted_and_gets_its_trial_back(mnist_dir, tmp_path, procs):
+def test_a_killed_worker_is_restarted_and_gets_its_trial_back(mnist_dir, tmp_path, worker_1, procs):
+    """worker-1 is killed mid-trial. No timing is guessed: the test blocks on worker-1's output pipe until the
+    worker prints that its trial began (trial_began), then kills it while the trial trains."""
     out = tmp_path / "run"
     supervisor = procs.start("--workers", 2, "--out", out, *tiny(mnist_dir, trials=2), log=tmp_path / "sup.log")
-    trial = wait_for(lambda: running_trial(out, "worker-1"), 120, "worker-1 to run a trial")
+    trial = trial_began(worker_1, supervisor, tmp_path / "sup.log")
     os.kill(worker_pid(out, "worker-1"), signal.SIGKILL)
     search_finished(out, supervisor, tmp_path / "sup.log")
     chief_log = (out / "logs" / "chief.log").read_text()
@@ -204,11 +265,13 @@ def test_a_killed_worker_is_restarted_and_gets_its_trial_back(mnist_dir, tmp_pat
     assert [status for status, _ in trial_files(out).values()] == ["COMPLETED"] * 2
 
 
-def test_without_restarts_the_worker_timeout_gives_a_dead_workers_trial_to_another(mnist_dir, tmp_path, procs):
+def test_without_restarts_the_worker_timeout_gives_a_dead_workers_trial_to_another(mnist_dir, tmp_path, worker_1,
+                                                                                    procs):
+    """As above, the kill waits for worker-1's line saying its trial began, read from a pipe."""
     out = tmp_path / "run"
     supervisor = procs.start("--workers", 2, "--max-restarts", 0, "--worker-timeout", 5, "--out", out,
                              *tiny(mnist_dir, trials=2), log=tmp_path / "sup.log")
-    trial = wait_for(lambda: running_trial(out, "worker-1"), 120, "worker-1 to run a trial")
+    trial = trial_began(worker_1, supervisor, tmp_path / "sup.log")
     os.kill(worker_pid(out, "worker-1"), signal.SIGKILL)
     search_finished(out, supervisor, tmp_path / "sup.log")
     chief_log = (out / "logs" / "chief.log").read_text()

@@ -1,4 +1,4 @@
-"""The whole path on photos: MNIST test digits rendered as a camera sees paper (digitedge.synthetic).
+"""The whole path on photos: MNIST test digits rendered as a camera sees paper (digitedge.benchmarks.synthetic).
 
 Issue 5's bars: single digits >= 97% read correctly, numbers of 3 to 6 digits >= 90% read
 as the exact string. TensorFlow-free: runs in the edge-only environments.
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from edge_helpers import edge_mnist_fixture, recognizer  # noqa: F401
+from edge_helpers import recognizer
 
-from digitedge import synthetic
+from digitedge.benchmarks import synthetic
 
 pytestmark = pytest.mark.edge
 SINGLE_PHOTOS = 400

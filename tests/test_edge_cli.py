@@ -10,11 +10,13 @@ import json
 
 import numpy as np
 import pytest
-from edge_helpers import DATA, edge_mnist_fixture, jpeg_bytes, png_header_only  # noqa: F401
+from edge_helpers import DATA, foreign_model
+from helpers import jpeg_bytes
+from helpers import png_bomb as png_header_only
 from PIL import Image
 from typer.testing import CliRunner
 
-from digitedge import synthetic
+from digitedge.benchmarks import synthetic
 from digitedge.cli import app
 from digitedge.edge_runtime.recognizer import DEFAULT_MODEL
 
@@ -90,6 +92,16 @@ def test_predict_float_model(photos):
     float_model = DEFAULT_MODEL.with_name("digits_float32.tflite")
     result = run("predict", "--json", "--model", float_model, folder)
     assert result.exit_code == 0, result.output
+    assert {json.loads(ln)["path"]: json.loads(ln)["text"] for ln in result.stdout.splitlines()} == shown
+
+
+def test_model_without_metadata_is_one_warning_line(photos, tmp_path):
+    """edge_runtime decides what a foreign model warns about; predict shows each warning once, then reads."""
+    folder, shown = photos
+    result = run("predict", "--json", "--model", foreign_model(tmp_path), folder)
+    assert result.exit_code == 0, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("warning: ") and "no digitedge metadata" in line
     assert {json.loads(ln)["path"]: json.loads(ln)["text"] for ln in result.stdout.splitlines()} == shown
 
 

@@ -1,4 +1,5 @@
-"""The edge runtime's pieces: metadata, interpreter, image reading, preprocessing, the API.
+"""The edge runtime's pieces: interpreter, image reading, preprocessing, the API (metadata:
+test_edge_metadata.py).
 
 Runs with only `.[edge,dev]` installed: no TensorFlow.
 """
@@ -13,94 +14,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_helpers import (  # noqa: F401
-    DATA,
-    backend_params,
-    backends,
-    edge_mnist_fixture,
-    jpeg_bytes,
-    png_header_only,
-    recognizer,
-)
+from edge_helpers import DATA, backend_params, backends, recognizer
+from helpers import jpeg_bytes
+from helpers import png_bomb as png_header_only
 from PIL import Image
 
-from digitedge import synthetic
+from digitedge.benchmarks import synthetic
 from digitedge.edge_runtime import imageio, metadata, preprocess
 from digitedge.edge_runtime.interpreter import Model
-from digitedge.edge_runtime.recognizer import DEFAULT_MODEL, MODELS_DIR, MetadataWarning, Recognizer
+from digitedge.edge_runtime.recognizer import DEFAULT_MODEL, MODELS_DIR
 from digitedge.errors import ImageError, ModelError, NoDigitError
 
 pytestmark = pytest.mark.edge
 FLOAT_MODEL = MODELS_DIR / "digits_float32.tflite"
-META = {
-    "format": "digitedge-model/1",
-    "labels": [str(d) for d in range(10)],
-    "input": {
-        "height": 28,
-        "width": 28,
-        "channels": 1,
-        "polarity": "white-on-black",
-        "preprocessing": "mnist-v1",
-    },
-    "quantization": "int8",
-}
-
-
-def with_metadata(model_bytes: bytes, meta: dict) -> bytes:
-    """The model with a "digitedge" Model.metadata entry, as the convert step writes it."""
-    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
-    flatbuffers = pytest.importorskip("flatbuffers")
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
-    buffer = schema.BufferT()
-    buffer.data = list(json.dumps(meta).encode())
-    model.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name = "digitedge"
-    entry.buffer = len(model.buffers) - 1
-    model.metadata = (model.metadata or []) + [entry]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
-# --- metadata -------------------------------------------------------------------------------
-
-
-def test_metadata_round_trip(tmp_path):
-    path = tmp_path / "with_meta.tflite"
-    path.write_bytes(with_metadata(DEFAULT_MODEL.read_bytes(), META))
-    assert metadata.read_metadata(path) == META
-    assert metadata.read_metadata(path.read_bytes()) == META
-
-
-def test_model_with_metadata_loads_without_warning(tmp_path):
-    path = tmp_path / "with_meta.tflite"
-    path.write_bytes(with_metadata(DEFAULT_MODEL.read_bytes(), META))
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", MetadataWarning)
-        r = Recognizer(path)
-    assert r.has_metadata and r.labels == META["labels"]
-
-
-def test_model_without_metadata_warns(tmp_path):
-    # Any MNIST-shaped classifier: the shipped model with our entry renamed (same length, so the
-    # flatbuffer's offsets stay valid) stands for one converted elsewhere.
-    path = tmp_path / "foreign.tflite"
-    path.write_bytes(DEFAULT_MODEL.read_bytes().replace(b"digitedge", b"otherdata"))
-    assert metadata.read_metadata(path) is None
-    with pytest.warns(MetadataWarning, match="no digitedge metadata"):
-        r = Recognizer(path)
-    assert not r.has_metadata and r.labels == [str(d) for d in range(10)]
-    assert r.predict(np.pad(np.full((12, 4), 255, np.uint8), 8)).digit == 1
-
-
-def test_metadata_of_garbage_is_an_error():
-    with pytest.raises(metadata.FlatBufferError):
-        metadata.read_metadata(b"\xff\xff\xff\x7fTFL3" + bytes(8))
-
-
 # --- interpreter ----------------------------------------------------------------------------
 
 
@@ -314,6 +240,26 @@ def test_predict_a_path_and_bytes(tmp_path, edge_mnist):
     r = recognizer(threads=1)
     assert r.predict(tmp_path / "digit.png").digit == edge_mnist.y_test[1]
     assert r.predict((tmp_path / "digit.png").read_bytes()).digit == edge_mnist.y_test[1]
+
+
+def test_reading_to_dict_is_the_predict_json(edge_mnist):
+    row = np.hstack([np.pad(edge_mnist.x_test[i], 10) for i in (0, 1, 2)])  # three digits side by side
+    reading = recognizer().read(255 - np.kron(row, np.ones((4, 4), np.uint8)))
+    assert len(reading.digits) == 3
+    got = reading.to_dict("photo.jpg")
+    assert list(got) == ["path", "text", "probability", "digits", "seconds"]
+    assert got["path"] == "photo.jpg" and got["text"] == reading.text
+    assert got["probability"] == round(reading.probability, 4) and got["seconds"] == round(reading.seconds, 5)
+    first = reading.digits[0]
+    expected = {
+        "digit": first.digit,
+        "probability": round(first.probability, 4),
+        "top3": [[d, round(p, 4)] for d, p in first.top3],
+        "box": list(first.box),
+    }
+    assert got["digits"][0] == first.to_dict() == expected
+    assert list(reading.to_dict()) == ["text", "probability", "digits", "seconds"]  # no path: none given
+    assert json.loads(json.dumps(got)) == got
 
 
 # --- TensorFlow stays out -------------------------------------------------------------------

@@ -12,10 +12,10 @@ from collections import Counter
 import cv2
 import numpy as np
 import pytest
-from edge_helpers import clear_digits, edge_mnist_fixture, recognizer  # noqa: F401
+from edge_helpers import clear_digits, recognizer
 from typer.testing import CliRunner
 
-from digitedge import synthetic
+from digitedge.benchmarks import synthetic
 from digitedge.cli import app
 from digitedge.edge_runtime import webcam
 from digitedge.errors import DigitedgeError, SourceError

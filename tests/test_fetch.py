@@ -8,7 +8,6 @@ import hashlib
 import http.server
 import io
 import json
-import socket
 import tarfile
 import threading
 import urllib.parse
@@ -21,6 +20,7 @@ import pytest
 from digitedge import data, fetch
 from digitedge.errors import DataError
 from digitedge.fetch import Source
+from digitedge.net import free_port
 
 pytestmark = pytest.mark.edge  # TensorFlow-free: runs in the edge-only environments too
 
@@ -84,15 +84,12 @@ def server():
 @pytest.fixture
 def closed_url():
     """A URL on a port where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
+    return f"http://127.0.0.1:{free_port()}/"
 
 
 @pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    """Only 127.0.0.1 is reachable; the cache is a folder of the test's own."""
+def offline(monkeypatch, isolated_env):
+    """Only 127.0.0.1 is reachable; isolated_env: no $DIGITEDGE_DATA, the cache a folder of the test's own."""
     real_urlopen = urllib.request.urlopen
 
     def local_only(request, *args, **kwargs):
@@ -101,8 +98,6 @@ def offline(monkeypatch, tmp_path):
         return real_urlopen(request, *args, **kwargs)
 
     monkeypatch.setattr(urllib.request, "urlopen", local_only)
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setenv(data.CACHE_ENV_VAR, str(tmp_path / "cache"))
 
 
 # ---------------------------------------------------------------------------- sources

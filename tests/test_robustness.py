@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +24,9 @@ IMAGES = 600
 
 def runtime_accuracy(model_path: Path, images: np.ndarray, labels: np.ndarray) -> float:
     """What the device computes: Recognizer.classify, one 28x28 image at a time."""
-    from digitedge.edge_runtime.recognizer import MetadataWarning, Recognizer
+    from digitedge.edge_runtime import load_recognizer
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MetadataWarning)
-        r = Recognizer(model_path)
+    r, _ = load_recognizer(model_path)
     return float(np.mean([r.classify(img)[0] == y for img, y in zip(images, labels)]))
 
 

@@ -1,8 +1,8 @@
-"""`digitedge serve`: the API through Starlette's test client, the live source, the command.
+"""`digitedge serve`: the API through Starlette's test client, and the command.
 
 TensorFlow-free (edge + web extras). Every status the API promises, a decompression bomb,
-an empty body, a text file, a burst that gets 503s and no failures, a video that ends, a
-camera that drops, the token. No network: the test client calls the app in-process.
+an empty body, a text file, a burst that gets 503s and no failures, the token. No network:
+the test client calls the app in-process. The live view: test_serve_live.py.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from edge_helpers import edge_mnist_fixture, recognizer  # noqa: F401
-from serve_helpers import blank_png, clip, number_photo, png_bomb
+from helpers import blank_png, png_bomb
+from serve_helpers import files_fixture  # noqa: F401
 from typer.testing import CliRunner
 
 pytest.importorskip("starlette", reason="needs the web extra: pip install 'digitedge[web]'")
@@ -28,20 +28,9 @@ with warnings.catch_warnings():  # newer Starlette would rather have httpx2, not
 
 from digitedge.cli import app as cli  # noqa: E402
 from digitedge.serve.app import ServeConfig, create_app  # noqa: E402
-from digitedge.serve.source import LiveSource, SourceSpec  # noqa: E402
 
 pytestmark = pytest.mark.edge
 TOKEN = "s3cret-token-for-the-tests"
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory, edge_mnist):
-    folder = tmp_path_factory.mktemp("serve")
-    reader = recognizer()
-    photo = number_photo(edge_mnist, reader, "86", folder / "eighty-six.jpg")
-    video = folder / "clip.mp4"
-    shown = clip(edge_mnist, reader, video, ["4025", "317"], frames_each=8)
-    return {"photo": photo, "video": video, "shown": shown, "folder": folder}
 
 
 @pytest.fixture(scope="module")
@@ -255,103 +244,6 @@ def test_token_as_header_or_query(files):
         assert c.get("/", headers={"Authorization": "Bearer " + TOKEN}).status_code == 200
         r = c.post("/api/predict", content=data, headers={"Authorization": "Bearer " + TOKEN})
         assert r.status_code == 200 and r.json()["text"] == "86"
-
-
-# --- the live source ------------------------------------------------------------------------
-
-
-def events(response) -> list[dict]:
-    return [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
-
-
-def test_live_stream_reads_the_video_then_reports_its_end(files):
-    app = create_app(ServeConfig(source=str(files["video"])))
-    runtime = app.state.runtime
-    with TestClient(app) as c:
-        r = c.get("/api/stream")  # ends with the video
-        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-        seen = events(r)
-        assert seen[-1]["source"]["status"] == "ended" and "ended after 16 frames" in seen[-1]["source"]["error"]
-        texts = {e["text"] for e in seen if e["frame"]}
-        assert {"4025", "317"} <= texts, texts
-        frame = [e for e in seen if e["frame"]][-1]
-        assert {"frame", "time", "latency_ms", "fps", "text", "detections"} <= set(frame)
-        health = c.get("/api/health").json()
-        assert health["frames_processed"] == 16 and health["source"]["status"] == "ended"
-        assert health["last_error"]["where"] == "source"
-        jpeg = c.get("/api/frame.jpg")
-        assert jpeg.headers["content-type"] == "image/jpeg" and jpeg.content[:2] == b"\xff\xd8"
-        mjpeg = c.get("/api/video.mjpg?frames=1")
-        assert mjpeg.headers["content-type"].startswith("multipart/x-mixed-replace")
-        assert mjpeg.content.startswith(b"--frame\r\nContent-Type: image/jpeg")
-        photo = files["photo"].read_bytes()
-        assert c.post("/api/predict", content=photo).json()["text"] == "86"  # uploads go on
-    assert runtime.source.released
-
-
-def test_camera_is_released_on_shutdown(files):
-    app = create_app(ServeConfig(source=str(files["video"]), loop=True))
-    runtime = app.state.runtime
-    with TestClient(app) as c:
-        assert len(events(c.get("/api/stream?limit=3"))) == 3
-        assert not runtime.source.released
-    assert runtime.source.released and runtime.source.status == "stopped"
-
-
-class FakeCapture:
-    """A camera that gives `frames` frames, then nothing (unplugged)."""
-
-    def __init__(self, frames: int, frame: np.ndarray):
-        self.left, self.frame, self.released = frames, frame, False
-
-    def read(self):
-        if self.left <= 0:
-            return False, None
-        self.left -= 1
-        return True, self.frame.copy()
-
-    def get(self, prop):
-        return 0
-
-    def set(self, prop, value):
-        return True
-
-    def release(self):
-        self.released = True
-
-
-def wait_for(condition, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
-def test_a_camera_that_drops_is_reported_and_reopened(monkeypatch):
-    frame = np.full((120, 160, 3), 230, np.uint8)
-    opened: list[FakeCapture] = []
-    fail = {"next": False}
-
-    def opener(spec):
-        if fail["next"]:
-            fail["next"] = False
-            raise OSError("camera 0: cannot open (no such camera, or it is in use)")
-        opened.append(FakeCapture(3, frame))
-        return opened[-1]
-
-    monkeypatch.setattr(LiveSource, "REOPEN_SECONDS", 0.05)
-    errors: list[str] = []
-    source = LiveSource(SourceSpec(0), recognizer(), opener=opener, on_error=errors.append)
-    fail["next"] = True  # the first reopening fails, the second works
-    source.start()
-    try:
-        wait_for(lambda: len(opened) >= 2 and source.frames >= 6)
-        assert opened[0].released
-        assert any("stopped delivering frames after 3 frames" in e for e in errors)
-        assert source.info()["kind"] == "camera"
-    finally:
-        source.stop()
-    assert all(c.released for c in opened) and source.status == "stopped"
 
 
 # --- the command ----------------------------------------------------------------------------

@@ -5,7 +5,8 @@ The test makes a synthetic video and a photo, starts `digitedge serve --source c
 the photo through the page's control, sees its number, saves a screenshot, and stops the
 server with SIGTERM while the page still streams. Nothing is downloaded: Playwright's pip
 wheel carries its driver, and the browser is /usr/bin/chromium (`make browser` installs it).
-Set DIGITEDGE_SCREENSHOT=path to keep the screenshot (the README's is docs/serve.png).
+Set DIGITEDGE_SCREENSHOT=path to keep the screenshot (scripts/screenshots makes the README's
+docs/serve.png this way).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from edge_helpers import edge_mnist_fixture, recognizer  # noqa: F401
-from serve_helpers import clip, free_port, number_photo
+from edge_helpers import recognizer
+from serve_helpers import clip, number_photo
+
+from digitedge.net import free_port
 
 pytestmark = pytest.mark.edge
 

@@ -176,6 +176,24 @@ def test_bad_search_spaces_are_refused(tmp_path, args, expected):
     assert not out.exists()
 
 
+def test_workers_are_given_the_settings_flags_but_not_the_distributed_ones(mnist_dir, tmp_path, monkeypatch):
+    """`tune --workers` starts `digitedge tune` children with the user's settings as flags, in --help's order."""
+    from digitedge.commands import train as train_command
+    from digitedge.train import distributed
+
+    seen = {}
+    monkeypatch.setattr(distributed, "supervise", lambda out, workers, flags, **kw: seen.update(flags=flags, **kw))
+    monkeypatch.setattr(train_command, "print_summary", lambda metrics, out: None)
+    monkeypatch.setattr(train_command, "load_metrics", lambda out: {})
+    args = ["--workers", "2", "--max-restarts", "1", "--epochs", "1", "--no-augment", "--space-filters", "8,16",
+            "--data-dir", str(mnist_dir), "--out", str(tmp_path / "run")]
+    result = runner.invoke(app, ["tune", *args])
+    assert result.exit_code == 0, result.output
+    assert seen == {"flags": ["--preset", "quick", "--data-dir", str(mnist_dir), "--space-filters", "8,16",
+                              "--epochs", "1", "--no-augment"],
+                    "threads": 0, "max_restarts": 1, "worker_timeout": 120.0}
+
+
 def test_missing_dataset(tmp_path):
     missing = tmp_path / "nowhere"
     assert_one_error(runner.invoke(app, ["train", "--data-dir", str(missing), "--out", str(tmp_path / "r")]),

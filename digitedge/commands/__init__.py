@@ -1,4 +1,4 @@
-"""The CLI's commands, one module per part; heavy imports stay inside the command bodies."""
+"""The CLI's commands, one module per part (shared flags: options.py); heavy imports stay in the bodies."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ def one_line_errors(command):
             return command(*args, **kwargs)
         except DigitedgeError as e:
             typer.echo(f"error: {e}", err=True)
+        except ModuleNotFoundError as e:  # a core or edge install running a command of another extra
+            typer.echo(f"error: {missing_extra(e.name or '')}", err=True)
         except OSError as e:
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             typer.echo(f"error: {where}{e.strerror or e}", err=True)
@@ -27,3 +29,23 @@ def one_line_errors(command):
         raise typer.Exit(1)
 
     return wrapper
+
+
+# Top-level modules -> the extra that brings them (pyproject.toml).
+EXTRAS = {"tensorflow": "train", "keras": "train", "keras_tuner": "train", "sklearn": "train",
+          "matplotlib": "train", "cv2": "edge", "PIL": "edge", "ai_edge_litert": "edge",
+          "tflite_runtime": "edge-legacy", "starlette": "web", "uvicorn": "web", "multipart": "web"}
+
+
+def missing_extra(module: str) -> str:
+    top = module.split(".")[0]
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return f"No module named {module!r}"
+    return f"this command needs the {extra!r} extra ({top} is not installed): pip install \"digitedge[{extra}]\""
+
+
+def echo_warnings(warnings: list[str]) -> None:
+    """Warnings a command carries on with (a model without metadata...): one `warning:` line each on stderr."""
+    for w in warnings:
+        typer.echo(f"warning: {w}", err=True)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from digitedge.commands import one_line_errors
+from digitedge.commands.options import DataDir, default_out, shipped_or_path
 from digitedge.errors import DigitedgeError
 
 # Unknown options reach the command (ctx.args) so it can reject them in one line, not click's box.
@@ -50,12 +50,7 @@ def parse_threads(text: Optional[str]) -> Optional[list[int]]:
 
 def model_paths(values: Optional[list[str]]) -> Optional[list[Path]]:
     """Paths as given; float32 and int8 are short for the shipped models."""
-    if not values:
-        return None
-    from digitedge.benchmarks.bench import shipped_models
-
-    shipped = {p.stem.replace("digits_", ""): p for p in shipped_models()}
-    return [shipped.get(v, Path(v)) for v in split_list(values)]
+    return shipped_or_path(split_list(values)) if values else None
 
 
 @one_line_errors
@@ -76,8 +71,7 @@ def bench(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Results folder (default: runs/bench-<time>)."),
     pi: bool = typer.Option(False, "--pi", help="Raspberry Pi-like profile: one CPU core, one thread."),
     memory: bool = typer.Option(True, "--memory/--no-memory", help="Measure peak memory in child processes."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="MNIST folder (else $DIGITEDGE_DATA, "
-                                            "else the cache)."),
+    data_dir: DataDir = None,
     compare: Optional[tuple[Path, Path]] = typer.Option(
         None, "--compare", help="Show two results.json side by side instead of measuring: --compare A.json B.json."),
 ) -> None:
@@ -103,7 +97,7 @@ def bench(
     if threads is not None:
         config.threads = parse_threads(threads)
     config.backends = split_list(backend)
-    out = out or Path("runs") / f"bench-{datetime.now():%Y%m%d-%H%M%S}"
+    out = out or default_out("bench")
 
     results = run(config, log=lambda msg: console.print(f"[dim]{msg}[/dim]"))
     notes = report.write_all(results, out)
@@ -118,9 +112,9 @@ def bench(
 
 
 def show_comparison(console, a: Path, b: Path) -> None:
-    from digitedge.benchmarks import report
+    from digitedge.benchmarks import compare
 
-    ra, rb = report.load_results(a), report.load_results(b)
-    console.print(report.compare_header(ra, f"A {a}"), highlight=False)
-    console.print(report.compare_header(rb, f"B {b}"), highlight=False)
-    console.print(report.compare_table(ra, rb, str(a), str(b)))
+    ra, rb = compare.load_results(a), compare.load_results(b)
+    console.print(compare.compare_header(ra, f"A {a}"), highlight=False)
+    console.print(compare.compare_header(rb, f"B {b}"), highlight=False)
+    console.print(compare.compare_table(ra, rb, str(a), str(b)))

@@ -1,12 +1,12 @@
 """`digitedge convert`: a trained Keras model -> verified, self-describing .tflite files."""
 
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from digitedge.commands import one_line_errors
+from digitedge.commands.options import DataDirEnv
 
 IO_HELP = "int8 model's input and output type: uint8 (the raw 0-255 pixel), int8 or float32."
 
@@ -25,8 +25,7 @@ def convert(
     full: bool = typer.Option(False, "--full", help="Verify on all 10,000 test images."),
     max_int8_drop: float = typer.Option(
         0.3, help="Refuse the conversion when int8 loses more accuracy (percentage points)."),
-    data_dir: Optional[Path] = typer.Option(
-        None, "--data-dir", envvar="DIGITEDGE_DATA", help="MNIST folder (else the cache)."),
+    data_dir: DataDirEnv = None,
     seed: int = typer.Option(0, help="Seed for the calibration and verification samples."),
     name: Optional[str] = typer.Option(
         None, help="File names: NAME_<format>.tflite (default: the model file's stem)."),
@@ -43,7 +42,6 @@ def convert(
     from digitedge import data
 
     mnist = data.load_or_fetch(data_dir)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
     from rich.console import Console
 
     from digitedge.convert.report import results_table

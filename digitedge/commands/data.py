@@ -8,15 +8,9 @@ from typing import Optional
 import typer
 
 from digitedge.commands import one_line_errors
+from digitedge.commands.options import DataFilesDir
 
 app = typer.Typer(help="Get, check and describe the MNIST data.", no_args_is_help=True)
-
-# No envvar= here: data.resolve_dir reads $DIGITEDGE_DATA itself, so its errors say where the
-# folder came from ("from DIGITEDGE_DATA", not "from --data-dir").
-DataDir = typer.Option(
-    None, "--data-dir",
-    help="Folder with the MNIST files (else $DIGITEDGE_DATA, else the per-user cache).",
-)
 
 
 @app.command()
@@ -42,7 +36,7 @@ def fetch(
 
 @app.command()
 @one_line_errors
-def verify(data_dir: Optional[Path] = DataDir) -> None:
+def verify(data_dir: DataFilesDir = None) -> None:
     """Check the SHA-256 of every file against the published MNIST checksums."""
     from digitedge import data
 
@@ -55,7 +49,7 @@ def verify(data_dir: Optional[Path] = DataDir) -> None:
 
 @app.command()
 @one_line_errors
-def info(data_dir: Optional[Path] = DataDir) -> None:
+def info(data_dir: DataFilesDir = None) -> None:
     """Counts, class balance, pixel statistics, and where the files were found."""
     import numpy as np
     from rich.console import Console
@@ -90,14 +84,15 @@ def info(data_dir: Optional[Path] = DataDir) -> None:
 def samples(
     out: Path = typer.Option(Path("samples"), "--out", "-o", help="Folder for the images and the clip."),
     count: int = typer.Option(8, min=1, max=1000, help="How many photos."),
-    data_dir: Optional[Path] = DataDir,
+    data_dir: DataFilesDir = None,
     seed: int = typer.Option(0, help="The same seed gives the same images."),
 ) -> None:
     """Photos and a short video of handwritten numbers (MNIST test digits on paper), to try
     `predict`, `webcam --source` and `serve` without a camera. Needs the edge extra (OpenCV)."""
     import numpy as np
 
-    from digitedge import data, synthetic
+    from digitedge import data
+    from digitedge.benchmarks import synthetic
 
     mnist = data.load(data_dir)
     out.mkdir(parents=True, exist_ok=True)

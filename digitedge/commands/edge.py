@@ -10,29 +10,9 @@ from typing import Optional
 
 import typer
 
-from digitedge.commands import one_line_errors
+from digitedge.commands import echo_warnings, one_line_errors
+from digitedge.commands.options import Backend, Camera, Model, Roi, Smooth, Source, Threads, parse_roi
 from digitedge.errors import DigitedgeError
-
-ModelOption = typer.Option(None, "--model", "-m", help="A .tflite model (default: the shipped int8 model).")
-BackendOption = typer.Option(
-    "auto", "--backend", help="Interpreter: auto (ai-edge-litert, else tflite-runtime), litert, tflite-runtime."
-)
-ThreadsOption = typer.Option(None, "--threads", help="Interpreter threads (default: its own).")
-
-
-def load_recognizer(model: Optional[Path], backend: str, threads: Optional[int], deskew: bool):
-    """A Recognizer; metadata warnings become one `warning:` line on stderr."""
-    import warnings
-
-    from digitedge.edge_runtime.preprocess import PhotoConfig
-    from digitedge.edge_runtime.recognizer import Recognizer
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        recognizer = Recognizer(model, backend, threads, PhotoConfig(deskew=deskew))
-    for w in caught:
-        typer.echo(f"warning: {w.message}", err=True)
-    return recognizer
 
 
 def expand(paths: list[str]) -> list[tuple[str, Optional[str]]]:
@@ -55,24 +35,6 @@ def expand(paths: list[str]) -> list[tuple[str, Optional[str]]]:
     return out
 
 
-def reading_json(path: str, reading) -> dict:
-    return {
-        "path": path,
-        "text": reading.text,
-        "probability": round(reading.probability, 4),
-        "digits": [
-            {
-                "digit": d.digit,
-                "probability": round(d.probability, 4),
-                "top3": [[digit, round(p, 4)] for digit, p in d.top3],
-                "box": list(d.box),
-            }
-            for d in reading.digits
-        ],
-        "seconds": round(reading.seconds, 5),
-    }
-
-
 def annotated_name(folder: Path, path: str, used: set) -> Path:
     """<folder>/<stem>.jpg, numbered when two inputs share a name."""
     stem, n = Path(path).stem, 1
@@ -91,17 +53,19 @@ def predict(
     annotate: Optional[Path] = typer.Option(
         None, "--annotate", help="Write each image with boxes and labels drawn into this folder."
     ),
-    model: Optional[Path] = ModelOption,
-    backend: str = BackendOption,
-    threads: Optional[int] = ThreadsOption,
+    model: Model = None,
+    backend: Backend = "auto",
+    threads: Threads = None,
     deskew: bool = typer.Option(False, "--deskew", help="Straighten slanted digits first."),
 ) -> None:
     """Read the digits in photos: a single digit or a number written in a row."""
     import json
 
-    from digitedge.edge_runtime import draw, imageio
+    from digitedge.edge_runtime import draw, imageio, load_recognizer
+    from digitedge.edge_runtime.preprocess import PhotoConfig
 
-    recognizer = load_recognizer(model, backend, threads, deskew)
+    recognizer, warnings = load_recognizer(model, backend, threads, PhotoConfig(deskew=deskew))
+    echo_warnings(warnings)
     if annotate is not None:
         annotate.mkdir(parents=True, exist_ok=True)
     results, failed, used = [], 0, set()
@@ -121,7 +85,7 @@ def predict(
             continue
         reading = rescaled(reading, scale)
         if as_json:
-            typer.echo(json.dumps(reading_json(path, reading)))
+            typer.echo(json.dumps(reading.to_dict(path)))
         results.append((path, reading))
         if annotate is not None:
             image = draw.boxes(draw.to_bgr(pixels), reading.digits, scale)
@@ -157,16 +121,6 @@ def print_table(results) -> None:
     Console().print(table)
 
 
-def parse_roi(text: Optional[str]) -> Optional[tuple]:
-    if text is None:
-        return None
-    try:
-        x, y, w, h = (int(v) for v in text.split(","))
-    except ValueError:
-        raise DigitedgeError(f"--roi {text}: expected x,y,width,height in pixels, e.g. 100,80,400,200") from None
-    return x, y, w, h
-
-
 def quiet_stdout() -> None:
     """Point stdout at /dev/null so Python's final flush into a closed pipe stays silent."""
     import os
@@ -180,28 +134,28 @@ def quiet_stdout() -> None:
 
 @one_line_errors
 def webcam(
-    camera: int = typer.Option(0, "--camera", help="Camera index (0 is the first camera)."),
-    source: Optional[str] = typer.Option(
-        None, "--source", help="Instead of a camera: a video file or a stream URL OpenCV can open."
-    ),
-    roi: Optional[str] = typer.Option(None, "--roi", help="Only look in x,y,width,height of the frame."),
+    camera: Camera = 0,
+    source: Source = None,
+    roi: Roi = None,
     headless: bool = typer.Option(
         False, "--headless", help="No window: print one JSON line per frame (for a Pi without a screen)."
     ),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     save: Optional[Path] = typer.Option(None, "--save", help="Write every annotated frame into this folder."),
-    smooth: int = typer.Option(5, "--smooth", help="Frames each label is smoothed over (1: off)."),
-    model: Optional[Path] = ModelOption,
-    backend: str = BackendOption,
-    threads: Optional[int] = ThreadsOption,
+    smooth: Smooth = 5,
+    model: Model = None,
+    backend: Backend = "auto",
+    threads: Threads = None,
 ) -> None:
     """Recognize digits live: boxes, labels, confidence, FPS and latency; q or Esc quits."""
+    from digitedge.edge_runtime import load_recognizer
     from digitedge.edge_runtime.webcam import WebcamConfig, run, source_name
 
     if smooth < 1 or (max_frames is not None and max_frames < 1):
         raise DigitedgeError("--smooth and --max-frames must be at least 1")
     chosen = camera if source is None else (int(source) if source.isdigit() else source)
-    recognizer = load_recognizer(model, backend, threads, deskew=False)
+    recognizer, warnings = load_recognizer(model, backend, threads)
+    echo_warnings(warnings)
     config = WebcamConfig(
         source=chosen,
         roi=parse_roi(roi),

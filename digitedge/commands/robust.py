@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from digitedge.commands import one_line_errors
-
-
-def default_out(kind: str) -> Path:
-    return Path("runs") / f"{kind}-{datetime.now():%Y%m%d-%H%M%S}"
-
-
-def shipped_or_path(values: list[str]) -> list[Path]:
-    """Paths as given; float32 and int8 are short for the shipped models."""
-    from digitedge.benchmarks.bench import shipped_models
-
-    shipped = {p.stem.replace("digits_", ""): p for p in shipped_models()}
-    return [shipped.get(v, Path(v)) for v in values]
+from digitedge.commands.options import DataDir, default_out, shipped_or_path
 
 
 @one_line_errors
@@ -33,13 +21,9 @@ def evaluate(
     sweeps: bool = typer.Option(True, "--sweeps/--no-sweeps", help="Graded severity sweeps too."),
     seed: int = typer.Option(0, help="Seed of the corruptions (and of the test subset)."),
     threads: Optional[int] = typer.Option(None, help="Interpreter / TensorFlow threads (default: the runtime's)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="MNIST folder (else $DIGITEDGE_DATA, "
-                                            "else the cache)."),
+    data_dir: DataDir = None,
 ) -> None:
     """Accuracy on clean MNIST and MNIST-C's 15 corruptions, plus graded sweeps (noise, blur, rotation, ...)."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from digitedge.benchmarks.robustness import EvalConfig
     from digitedge.benchmarks.robustness import evaluate as run
 
@@ -84,13 +68,9 @@ def baselines(
     corruption_images: Optional[int] = typer.Option(
         None, help="Test images per corruption (default 1,000; 0: skip the corruptions)."),
     seed: int = typer.Option(0, help="Seed of the subsets, the models and the corruptions."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="MNIST folder (else $DIGITEDGE_DATA, "
-                                            "else the cache)."),
+    data_dir: DataDir = None,
 ) -> None:
     """Train SVM (RBF), k-NN and random forest on MNIST and compare them with the CNN: accuracy, time, size."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from digitedge.benchmarks.baselines import BaselineConfig, run
 
     out = out or default_out("baselines")
@@ -111,6 +91,8 @@ def print_baselines(results: dict, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from digitedge.benchmarks.common import MB
+
     table = Table(title=f"Classical baselines vs the CNN ({results['images']:,} test images)")
     for col in ("model", "features / training data", "accuracy", "mCE", "train time", "size", "latency"):
         table.add_column(col, justify="left" if col in ("model", "features / training data") else "right")
@@ -118,7 +100,7 @@ def print_baselines(results: dict, out: Path) -> None:
         mce = f"{100 * r['mce']:.2f}%" if r.get("mce") is not None else "-"
         train = f"{r['train_seconds']:.1f} s" if r.get("train_seconds") is not None else "-"
         table.add_row(r["name"], r["training"], f"{100 * r['accuracy']:.2f}%", mce, train,
-                      f"{r['bytes'] / 1e6:.2f} MB", f"{r['latency_ms']:.2f} ms")
+                      f"{r['bytes'] / MB:.2f} MB", f"{r['latency_ms']:.2f} ms")
     Console().print(table)
     Console().print(f"results: {out}/baselines.md (json, csv)")
 

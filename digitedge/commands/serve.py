@@ -1,6 +1,6 @@
 """`digitedge serve`: a web page and an HTTP API on the device (needs the `web` extra).
 
-Imports stay inside the command body: `digitedge --help` must not load Starlette or OpenCV.
+Imports stay inside the functions: `digitedge --help` must not load Starlette or OpenCV.
 """
 
 from __future__ import annotations
@@ -10,17 +10,9 @@ from typing import Optional
 
 import typer
 
-from digitedge.commands import one_line_errors
-from digitedge.commands.edge import BackendOption, ModelOption, ThreadsOption, parse_roi
+from digitedge.commands import echo_warnings, one_line_errors
+from digitedge.commands.options import Backend, Camera, LiveSmooth, Model, Roi, Source, Threads, parse_roi
 from digitedge.errors import DigitedgeError
-
-# The live source, as `digitedge webcam` takes it (but no camera unless asked: uploads only).
-CameraOption = typer.Option(None, "--camera", help="Camera index (0 is the first camera).")
-SourceOption = typer.Option(
-    None, "--source", help="Instead of a camera: a video file or a stream URL OpenCV can open."
-)
-RoiOption = typer.Option(None, "--roi", help="Only look in x,y,width,height of the frame.")
-SmoothOption = typer.Option(5, "--smooth", help="Frames each live label is smoothed over (1: off).")
 
 LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
 
@@ -38,13 +30,14 @@ def is_loopback(host: str) -> bool:
 
 @one_line_errors
 def serve(
-    camera: Optional[int] = CameraOption,
-    source: Optional[str] = SourceOption,
-    roi: Optional[str] = RoiOption,
-    smooth: int = SmoothOption,
-    model: Optional[Path] = ModelOption,
-    backend: str = BackendOption,
-    threads: Optional[int] = ThreadsOption,
+    # The live source, as `digitedge webcam` takes it (but no camera unless asked: uploads only).
+    camera: Camera = None,
+    source: Source = None,
+    roi: Roi = None,
+    smooth: LiveSmooth = 5,
+    model: Model = None,
+    backend: Backend = "auto",
+    threads: Threads = None,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but loopback needs the token."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
     token: Optional[str] = typer.Option(
@@ -62,6 +55,22 @@ def serve(
     deskew: bool = typer.Option(False, "--deskew", help="Straighten slanted digits first."),
 ) -> None:
     """Serve a page and an HTTP API: the live view with the digits read, and photo uploads."""
+    validate(camera, source, port, max_upload_mb, max_waiting, workers, smooth)
+    app, token, generated = configure(
+        host, token, max_upload_mb, roi, model=model, backend=backend, threads=threads, deskew=deskew,
+        camera=camera, source=source, loop=loop, smooth=smooth, max_waiting=max_waiting, workers=workers, save=save,
+    )
+    runtime = app.state.runtime
+    try:
+        banner(runtime, host, port, token, generated)
+        run(app, runtime, host, port)
+    finally:
+        runtime.close()  # the camera is released however we stop
+    typer.echo("stopped", err=True)
+
+
+def validate(camera, source, port: int, max_upload_mb: float, max_waiting: int, workers: int, smooth: int) -> None:
+    """One-line errors for flags that do not fit, and for a missing web extra, before anything starts."""
     if camera is not None and source is not None:
         raise DigitedgeError("give --camera or --source, not both")
     if not 0 <= port <= 65535:
@@ -70,77 +79,72 @@ def serve(
         raise DigitedgeError("--max-upload-mb must be > 0, --max-waiting >= 0, --workers and --smooth >= 1")
     try:
         import starlette  # noqa: F401
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ImportError as e:
         raise DigitedgeError(f"serve needs the web extra: pip install 'digitedge[web]' ({e})") from None
-    import secrets
-    import socket
 
-    from digitedge.serve.app import ServeConfig, create_app
+
+def configure(host: str, token: Optional[str], max_upload_mb: float, roi: Optional[str], **settings):
+    """(the app, the token clients must send, whether it was generated): off loopback a token is required."""
+    import secrets
+
+    from digitedge.serve.app import create_app
+    from digitedge.serve.settings import MB, ServeConfig
 
     if token is not None and len(token) < 16:
         raise DigitedgeError("--token: use at least 16 characters (or leave it out to have one generated)")
     generated = token is None and not is_loopback(host)
     if generated:
         token = secrets.token_urlsafe(24)
-    config = ServeConfig(
-        model=model,
-        backend=backend,
-        threads=threads,
-        deskew=deskew,
-        camera=camera,
-        source=source,
-        loop=loop,
-        roi=parse_roi(roi),
-        smooth=smooth,
-        token=token,
-        max_upload=int(max_upload_mb * 1024 * 1024),
-        max_waiting=max_waiting,
-        workers=workers,
-        save=save,
-    )
-    app = create_app(config)
-    runtime = app.state.runtime
-    try:
-        for w in runtime.model_warnings:
-            typer.echo(f"warning: {w}", err=True)
-        shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
-        address = f"http://{shown}:{port}/"
-        what = runtime.source.spec.name if runtime.source else "uploads only"
-        typer.echo(f"serving {what} with {runtime.model_info['file']} ({runtime.model_info['backend']})", err=True)
-        typer.echo(f"open {address}" + (f"?token={token}" if token else ""), err=True)
-        if generated:
-            typer.echo(f"token (generated; send it as Authorization: Bearer <token>): {token}", err=True)
-        typer.echo("Ctrl-C to stop", err=True)
-        runtime.on_release = lambda name: typer.echo(f"released {name}", err=True)
+    config = ServeConfig(roi=parse_roi(roi), token=token, max_upload=int(max_upload_mb * MB), **settings)
+    return create_app(config), token, generated
 
-        class Server(uvicorn.Server):
-            def handle_exit(self, sig, frame):
-                runtime.stopping.set()  # open live views end now, so shutdown does not wait for them
-                super().handle_exit(sig, frame)
 
-        server = Server(
-            uvicorn.Config(
-                app,
-                host=host,
-                port=port,
-                log_level="warning",
-                # No logging.config.dictConfig: it closes every handler in the process (TensorFlow's
-                # absl handler included, and with it a stream that is not uvicorn's); uvicorn's
-                # warnings still reach stderr through logging's last-resort handler.
-                log_config=None,
-                access_log=False,  # the token may be in a query string
-                timeout_graceful_shutdown=3,
-                limit_concurrency=64,  # connections beyond this get 503 from uvicorn itself
-                lifespan="on",
-            )
+def banner(runtime, host: str, port: int, token: Optional[str], generated: bool) -> None:
+    """What is served, where to open it, and the token (on stderr: stdout stays clean)."""
+    import socket
+
+    echo_warnings(runtime.model_warnings)
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
+    address = f"http://{shown}:{port}/"
+    what = runtime.source.spec.name if runtime.source else "uploads only"
+    typer.echo(f"serving {what} with {runtime.model_info['file']} ({runtime.model_info['backend']})", err=True)
+    typer.echo(f"open {address}" + (f"?token={token}" if token else ""), err=True)
+    if generated:
+        typer.echo(f"token (generated; send it as Authorization: Bearer <token>): {token}", err=True)
+    typer.echo("Ctrl-C to stop", err=True)
+
+
+def run(app, runtime, host: str, port: int) -> None:
+    """uvicorn until Ctrl-C; a one-line error when it cannot listen."""
+    import uvicorn
+
+    runtime.on_release = lambda name: typer.echo(f"released {name}", err=True)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            runtime.stopping.set()  # open live views end now, so shutdown does not wait for them
+            super().handle_exit(sig, frame)
+
+    server = Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            # No logging.config.dictConfig: it closes every handler in the process (TensorFlow's
+            # absl handler included, and with it a stream that is not uvicorn's); uvicorn's
+            # warnings still reach stderr through logging's last-resort handler.
+            log_config=None,
+            access_log=False,  # the token may be in a query string
+            timeout_graceful_shutdown=3,
+            limit_concurrency=64,  # connections beyond this get 503 from uvicorn itself
+            lifespan="on",
         )
-        try:
-            server.run()
-        except SystemExit:  # uvicorn exits when it cannot bind; its own log line says why
-            server.started = False
-        if not server.started:
-            raise DigitedgeError(f"cannot listen on {host}:{port} (in use, or not an address of this device?)")
-    finally:
-        runtime.close()  # the camera is released however we stop
-    typer.echo("stopped", err=True)
+    )
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits when it cannot bind; its own log line says why
+        server.started = False
+    if not server.started:
+        raise DigitedgeError(f"cannot listen on {host}:{port} (in use, or not an address of this device?)")

@@ -1,29 +1,93 @@
-"""`digitedge train`, `digitedge tune` and `digitedge report`."""
+"""`digitedge train`, `digitedge tune`, `digitedge report` and `digitedge publish`."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from digitedge.commands import one_line_errors
+from digitedge.commands.options import DataDir, default_out
 from digitedge.errors import DigitedgeError
 
 PRESET_HELP = ("quick (a subset, a few epochs: tests and demos), release (full data and search) or robust "
                "(release with noise, blur, elastic, stroke, contrast and inversion augmentation).")
+DISTRIBUTED = "Distributed"  # tune's help panel for the flags of a search on several processes
 
 
-def quiet_tensorflow() -> None:
-    # Before TensorFlow loads: its C++ start-up chatter is not for users.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def option(type_, *decls: str, **kw):
+    """An option alias for train and tune; without decls typer names the flag after the parameter."""
+    return Annotated[type_, typer.Option(*decls, **kw)]
 
 
-def default_out(kind: str) -> Path:
-    return Path("runs") / f"{kind}-{datetime.now():%Y%m%d-%H%M%S}"
+# Options of both train and tune (None: keep the preset's value).
+Preset = option(str, "--preset", "-p", help=PRESET_HELP)
+RunDir = option(Optional[Path], "--out", "-o", help="Run folder (default: runs/<kind>-<time>).")
+Epochs = option(Optional[int], help="Epochs of the (final) training.")
+BatchSize = option(Optional[int], help="Batch size.")
+TrainSubset = option(Optional[int], help="Use this many training images (0: all).")
+TestSubset = option(Optional[int], help="Report on this many test images (0: all 10,000).")
+ValSize = option(Optional[int], help="Training images held out for validation.")
+Patience = option(Optional[int], help="Early-stopping patience in epochs.")
+Seed = option(Optional[int], help="Random seed: the same seed gives the same run.")
+TimeBudget = option(Optional[float], help="Minutes the (final) training may take; 0: no limit.")
+Augment = option(Optional[bool], "--augment/--no-augment", help="Rotation, shift and zoom of training images.")
+Rotation = option(Optional[float], help="Augmentation: max rotation in degrees.")
+Shift = option(Optional[float], help="Augmentation: max shift, fraction of the image.")
+Zoom = option(Optional[float], help="Augmentation: max zoom, fraction.")
+# train only: the model and the robust augmentations (tune searches the model).
+ConvBlocks = option(Optional[int], help="Conv blocks (1-3).")
+Filters = option(Optional[int], help="Filters of the first block (doubling per block).")
+DenseUnits = option(Optional[int], help="Units of the dense layer.")
+Dropout = option(Optional[float], help="Dropout rate.")
+LearningRate = option(Optional[float], help="Adam's learning rate.")
+BatchNorm = option(Optional[bool], "--batch-norm/--no-batch-norm", help="Batch normalization.")
+Noise = option(Optional[float], help="Augmentation: Gaussian noise, max sigma (of white); 0: off.")
+Blur = option(Optional[float], help="Augmentation: Gaussian blur, max sigma in pixels; 0: off.")
+Elastic = option(Optional[float], help="Augmentation: elastic distortion strength; 0: off.")
+Thickness = option(Optional[int], help="Augmentation: strokes thinner/thicker by up to N 3x3 steps; 0: off.")
+Contrast = option(Optional[float], help="Augmentation: contrast changed by up to this fraction; 0: off.")
+Invert = option(Optional[float], help="Augmentation: share of images made dark-on-light; 0: off.")
+ROBUST = ("noise", "blur", "elastic", "thickness", "contrast", "invert")
+# tune only: the search.
+Algorithm = option(Optional[str], help="random, hyperband or bayesian.")
+MaxTrials = option(Optional[int], help="Trials to run (random and bayesian).")
+TrialEpochs = option(Optional[int], help="Epochs per trial.")
+TrialSubset = option(Optional[int], help="Training images per trial (0: all).")
+TrialCompute = option(Optional[float], help="Giga multiply-adds each trial may spend (equal compute: cheap models see "
+                      "more images); 0: equal epochs.")
+SpaceInts = option(Optional[str], help="Search space, e.g. 32,64,128.")
+SpaceLearningRate = option(Optional[str], help="Search space, e.g. 0.01,0.001,0.0001.")
+SpaceDropout = option(Optional[str], help="Search space, e.g. 0.1,0.25,0.4.")
+SpaceConvBlocks = option(Optional[str], help="Search space, e.g. 2,3.")
+SPACE_TYPES = {"filters": int, "dense_units": int, "learning_rate": float, "dropout": float, "conv_blocks": int}
+# tune only: several processes or machines.
+Workers = option(Optional[int], "--workers", "-w", rich_help_panel=DISTRIBUTED,
+                 help="Run the search on a chief and N worker processes on this machine.")
+Role = option(Optional[str], rich_help_panel=DISTRIBUTED,
+              help="Several machines: chief (serves the search, writes the report) or worker.")
+Bind = option(Optional[str], rich_help_panel=DISTRIBUTED,
+              help="Chief: HOST:PORT to listen on (default 127.0.0.1:8470; a bare PORT means 127.0.0.1).")
+Chief = option(Optional[str], help="Worker: the chief's HOST:PORT.", rich_help_panel=DISTRIBUTED)
+WorkerId = option(Optional[str], rich_help_panel=DISTRIBUTED,
+                  help="Worker: its name; a worker restarted with the same name gets its unfinished trial back.")
+WorkerTimeout = option(float, rich_help_panel=DISTRIBUTED,
+                       help="Chief (and --workers): seconds of silence after which a worker's trial goes to another "
+                       "worker.")
+ThreadsPerWorker = option(int, rich_help_panel=DISTRIBUTED,
+                          help="TensorFlow threads per worker (0: the cores divided among the workers; all for --role "
+                          "worker).")
+MaxRestarts = option(int, help="--workers: times a worker that dies is restarted.", rich_help_panel=DISTRIBUTED)
+ConnectTimeout = option(float, rich_help_panel=DISTRIBUTED,
+                        help="Worker: seconds to wait for the chief (at start, or when it goes away).")
+
+
+def given_flags(ctx: typer.Context) -> dict:
+    """Every flag of the command by parameter name, as click parsed it, in the order --help lists them."""
+    return {p.name: ctx.params[p.name] for p in ctx.command.params if p.name in ctx.params}
 
 
 def parse_list(text: Optional[str], cast, flag: str) -> Optional[tuple]:
@@ -54,60 +118,37 @@ def build_train_config(preset_name: str, flags: dict):
                      model=overrides(base.model, **model), augment=overrides(base.augment, **augment))
 
 
-# Options shared by train and tune, as a dict so each command lists them once in its signature.
-OPT = {
-    "preset": typer.Option("quick", "--preset", "-p", help=PRESET_HELP),
-    "data_dir": typer.Option(None, "--data-dir", help="MNIST folder (else $DIGITEDGE_DATA, else the cache)."),
-    "out": typer.Option(None, "--out", "-o", help="Run folder (default: runs/<kind>-<time>)."),
-    "epochs": typer.Option(None, help="Epochs of the (final) training."),
-    "batch_size": typer.Option(None, help="Batch size."),
-    "train_subset": typer.Option(None, help="Use this many training images (0: all)."),
-    "test_subset": typer.Option(None, help="Report on this many test images (0: all 10,000)."),
-    "val_size": typer.Option(None, help="Training images held out for validation."),
-    "patience": typer.Option(None, help="Early-stopping patience in epochs."),
-    "seed": typer.Option(None, help="Random seed: the same seed gives the same run."),
-    "time_budget": typer.Option(None, help="Minutes the (final) training may take; 0: no limit."),
-    "conv_blocks": typer.Option(None, help="Conv blocks (1-3)."),
-    "filters": typer.Option(None, help="Filters of the first block (doubling per block)."),
-    "dense_units": typer.Option(None, help="Units of the dense layer."),
-    "dropout": typer.Option(None, help="Dropout rate."),
-    "learning_rate": typer.Option(None, help="Adam's learning rate."),
-    "batch_norm": typer.Option(None, "--batch-norm/--no-batch-norm", help="Batch normalization."),
-    "augment": typer.Option(None, "--augment/--no-augment", help="Rotation, shift and zoom of training images."),
-    "rotation": typer.Option(None, help="Augmentation: max rotation in degrees."),
-    "shift": typer.Option(None, help="Augmentation: max shift, fraction of the image."),
-    "zoom": typer.Option(None, help="Augmentation: max zoom, fraction."),
-    "noise": typer.Option(None, help="Augmentation: Gaussian noise, max sigma (of white); 0: off."),
-    "blur": typer.Option(None, help="Augmentation: Gaussian blur, max sigma in pixels; 0: off."),
-    "elastic": typer.Option(None, help="Augmentation: elastic distortion strength; 0: off."),
-    "thickness": typer.Option(None, help="Augmentation: strokes thinner/thicker by up to N 3x3 steps; 0: off."),
-    "contrast": typer.Option(None, help="Augmentation: contrast changed by up to this fraction; 0: off."),
-    "invert": typer.Option(None, help="Augmentation: share of images made dark-on-light; 0: off."),
-}
-ROBUST = ("noise", "blur", "elastic", "thickness", "contrast", "invert")
+def build_tune_config(preset_name: str, flags: dict):
+    """The preset's TuneConfig with the search and training flags the user gave, checked."""
+    from digitedge.train.config import preset
+
+    base = preset(preset_name)
+    train_cfg = build_train_config(preset_name, flags)
+    space = overrides(base.space, **{
+        name: parse_list(flags[f"space_{name}"], cast, f"--space-{name.replace('_', '-')}")
+        for name, cast in SPACE_TYPES.items()
+    })
+    search = {k: flags[k] for k in ("algorithm", "max_trials", "trial_epochs", "trial_subset", "trial_compute")}
+    cfg = overrides(base, train=train_cfg, space=space, **search)
+    cfg.check()
+    return cfg
 
 
 @one_line_errors
 def train(
-    preset: str = OPT["preset"], data_dir: Optional[Path] = OPT["data_dir"], out: Optional[Path] = OPT["out"],
-    epochs: Optional[int] = OPT["epochs"], batch_size: Optional[int] = OPT["batch_size"],
-    train_subset: Optional[int] = OPT["train_subset"], test_subset: Optional[int] = OPT["test_subset"],
-    val_size: Optional[int] = OPT["val_size"], patience: Optional[int] = OPT["patience"],
-    seed: Optional[int] = OPT["seed"], time_budget: Optional[float] = OPT["time_budget"],
-    conv_blocks: Optional[int] = OPT["conv_blocks"], filters: Optional[int] = OPT["filters"],
-    dense_units: Optional[int] = OPT["dense_units"], dropout: Optional[float] = OPT["dropout"],
-    learning_rate: Optional[float] = OPT["learning_rate"], batch_norm: Optional[bool] = OPT["batch_norm"],
-    augment: Optional[bool] = OPT["augment"], rotation: Optional[float] = OPT["rotation"],
-    shift: Optional[float] = OPT["shift"], zoom: Optional[float] = OPT["zoom"],
-    noise: Optional[float] = OPT["noise"], blur: Optional[float] = OPT["blur"],
-    elastic: Optional[float] = OPT["elastic"], thickness: Optional[int] = OPT["thickness"],
-    contrast: Optional[float] = OPT["contrast"], invert: Optional[float] = OPT["invert"],
+    ctx: typer.Context, preset: Preset = "quick", data_dir: DataDir = None, out: RunDir = None,
+    epochs: Epochs = None, batch_size: BatchSize = None, train_subset: TrainSubset = None,
+    test_subset: TestSubset = None, val_size: ValSize = None, patience: Patience = None, seed: Seed = None,
+    time_budget: TimeBudget = None, conv_blocks: ConvBlocks = None, filters: Filters = None,
+    dense_units: DenseUnits = None, dropout: Dropout = None, learning_rate: LearningRate = None,
+    batch_norm: BatchNorm = None, augment: Augment = None, rotation: Rotation = None, shift: Shift = None,
+    zoom: Zoom = None, noise: Noise = None, blur: Blur = None, elastic: Elastic = None, thickness: Thickness = None,
+    contrast: Contrast = None, invert: Invert = None,
 ) -> None:
     """Train the CNN once with fixed settings and write its report folder."""
-    cfg = build_train_config(preset, locals())
+    cfg = build_train_config(preset, given_flags(ctx))
     cfg.check()
     mnist = load_data(data_dir)
-    quiet_tensorflow()
     from digitedge.train.run import train as run_train
 
     out = out or default_out("train")
@@ -116,69 +157,24 @@ def train(
 
 @one_line_errors
 def tune(
-    preset: str = OPT["preset"], data_dir: Optional[Path] = OPT["data_dir"], out: Optional[Path] = OPT["out"],
-    algorithm: Optional[str] = typer.Option(None, help="random, hyperband or bayesian."),
-    max_trials: Optional[int] = typer.Option(None, help="Trials to run (random and bayesian)."),
-    trial_epochs: Optional[int] = typer.Option(None, help="Epochs per trial."),
-    trial_subset: Optional[int] = typer.Option(None, help="Training images per trial (0: all)."),
-    trial_compute: Optional[float] = typer.Option(
-        None, help="Giga multiply-adds each trial may spend (equal compute: cheap models see more images); 0: "
-        "equal epochs."),
-    space_filters: Optional[str] = typer.Option(None, help="Search space, e.g. 32,64,128."),
-    space_dense_units: Optional[str] = typer.Option(None, help="Search space, e.g. 32,64,128."),
-    space_learning_rate: Optional[str] = typer.Option(None, help="Search space, e.g. 0.01,0.001,0.0001."),
-    space_dropout: Optional[str] = typer.Option(None, help="Search space, e.g. 0.1,0.25,0.4."),
-    space_conv_blocks: Optional[str] = typer.Option(None, help="Search space, e.g. 2,3."),
-    epochs: Optional[int] = OPT["epochs"], batch_size: Optional[int] = OPT["batch_size"],
-    train_subset: Optional[int] = OPT["train_subset"], test_subset: Optional[int] = OPT["test_subset"],
-    val_size: Optional[int] = OPT["val_size"], patience: Optional[int] = OPT["patience"],
-    seed: Optional[int] = OPT["seed"], time_budget: Optional[float] = OPT["time_budget"],
-    augment: Optional[bool] = OPT["augment"], rotation: Optional[float] = OPT["rotation"],
-    shift: Optional[float] = OPT["shift"], zoom: Optional[float] = OPT["zoom"],
-    workers: Optional[int] = typer.Option(
-        None, "--workers", "-w", help="Run the search on a chief and N worker processes on this machine.",
-        rich_help_panel="Distributed"),
-    role: Optional[str] = typer.Option(
-        None, help="Several machines: chief (serves the search, writes the report) or worker.",
-        rich_help_panel="Distributed"),
-    bind: Optional[str] = typer.Option(
-        None, help="Chief: HOST:PORT to listen on (default 127.0.0.1:8470; a bare PORT means 127.0.0.1).",
-        rich_help_panel="Distributed"),
-    chief: Optional[str] = typer.Option(None, help="Worker: the chief's HOST:PORT.", rich_help_panel="Distributed"),
-    worker_id: Optional[str] = typer.Option(
-        None, help="Worker: its name; a worker restarted with the same name gets its unfinished trial back.",
-        rich_help_panel="Distributed"),
-    worker_timeout: float = typer.Option(
-        120.0, help="Chief (and --workers): seconds of silence after which a worker's trial goes to another worker.",
-        rich_help_panel="Distributed"),
-    threads_per_worker: int = typer.Option(
-        0, help="TensorFlow threads per worker (0: the cores divided among the workers; all for --role worker).",
-        rich_help_panel="Distributed"),
-    max_restarts: int = typer.Option(
-        3, help="--workers: times a worker that dies is restarted.", rich_help_panel="Distributed"),
-    connect_timeout: float = typer.Option(
-        60.0, help="Worker: seconds to wait for the chief (at start, or when it goes away).",
-        rich_help_panel="Distributed"),
+    ctx: typer.Context, preset: Preset = "quick", data_dir: DataDir = None, out: RunDir = None,
+    algorithm: Algorithm = None, max_trials: MaxTrials = None, trial_epochs: TrialEpochs = None,
+    trial_subset: TrialSubset = None, trial_compute: TrialCompute = None, space_filters: SpaceInts = None,
+    space_dense_units: SpaceInts = None, space_learning_rate: SpaceLearningRate = None,
+    space_dropout: SpaceDropout = None, space_conv_blocks: SpaceConvBlocks = None,
+    epochs: Epochs = None, batch_size: BatchSize = None, train_subset: TrainSubset = None,
+    test_subset: TestSubset = None, val_size: ValSize = None, patience: Patience = None, seed: Seed = None,
+    time_budget: TimeBudget = None, augment: Augment = None, rotation: Rotation = None, shift: Shift = None,
+    zoom: Zoom = None,
+    workers: Workers = None, role: Role = None, bind: Bind = None, chief: Chief = None, worker_id: WorkerId = None,
+    worker_timeout: WorkerTimeout = 120.0, threads_per_worker: ThreadsPerWorker = 0, max_restarts: MaxRestarts = 3,
+    connect_timeout: ConnectTimeout = 60.0,
 ) -> None:
     """Search hyperparameters with keras-tuner, retrain the best, write the report. Resumes in the same --out."""
-    given = dict(locals())
-    from digitedge.train.config import preset as get_preset
-
-    base = get_preset(preset)
-    train_cfg = build_train_config(preset, locals())
-    space = overrides(
-        base.space, filters=parse_list(space_filters, int, "--space-filters"),
-        dense_units=parse_list(space_dense_units, int, "--space-dense-units"),
-        learning_rate=parse_list(space_learning_rate, float, "--space-learning-rate"),
-        dropout=parse_list(space_dropout, float, "--space-dropout"),
-        conv_blocks=parse_list(space_conv_blocks, int, "--space-conv-blocks"),
-    )
-    cfg = overrides(base, train=train_cfg, space=space, algorithm=algorithm, max_trials=max_trials,
-                    trial_epochs=trial_epochs, trial_subset=trial_subset,
-                    trial_compute=trial_compute)
-    cfg.check()
-    distributed = check_distributed_flags(workers, role, bind, chief, worker_id, worker_timeout, threads_per_worker,
-                                          max_restarts, connect_timeout)
+    flags = given_flags(ctx)
+    cfg = build_tune_config(preset, flags)
+    address = check_distributed_flags(workers, role, bind, chief, worker_id, worker_timeout, threads_per_worker,
+                                      max_restarts, connect_timeout)
     if role and out is None:
         raise DigitedgeError(f"--role {role} needs --out: the search's run folder, shared by every machine")
     mnist = load_data(data_dir)
@@ -186,22 +182,21 @@ def tune(
     if workers:
         from digitedge.train.distributed import flag_args, supervise
 
-        settings = {k: v for k, v in given.items() if k not in DISTRIBUTED_FLAGS and k != "out"}
+        settings = {k: v for k, v in flags.items() if k not in DISTRIBUTED_FLAGS and k != "out"}
         supervise(out, workers, flag_args(settings), threads=threads_per_worker, max_restarts=max_restarts,
                   worker_timeout=worker_timeout)
         return print_summary(load_metrics(out), out)
-    quiet_tensorflow()
     if role == "worker":
         from digitedge.train.distributed import default_worker_id, run_worker, thread_env
 
         os.environ.update(thread_env(threads_per_worker))  # before TensorFlow starts
-        run_worker(cfg, mnist, out, *distributed, worker_id=worker_id or default_worker_id(),
+        run_worker(cfg, mnist, out, *address, worker_id=worker_id or default_worker_id(),
                    threads=threads_per_worker, connect_timeout=connect_timeout)
         return None
     if role == "chief":
         from digitedge.train.distributed import run_chief
 
-        return print_summary(run_chief(cfg, mnist, out, *distributed, worker_timeout=worker_timeout), out)
+        return print_summary(run_chief(cfg, mnist, out, *address, worker_timeout=worker_timeout), out)
     from digitedge.train.run import tune as run_tune
 
     print_summary(run_tune(cfg, mnist, out), out)

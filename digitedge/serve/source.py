@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional, Union
 
 import cv2
@@ -38,6 +39,11 @@ class SourceSpec:
     @property
     def name(self) -> str:
         return webcam.source_name(self.source)
+
+    @property
+    def shown(self) -> str:
+        """The name the page and the API show: a file by its name only, never the server's path to it."""
+        return Path(self.source).name if self.is_file else self.name
 
     @property
     def kind(self) -> str:
@@ -147,7 +153,7 @@ class LiveSource:
         with self._lock:
             return {
                 "kind": self.spec.kind,
-                "name": self.spec.name,
+                "name": self.spec.shown,
                 "status": self.status,
                 "error": self.error,
                 "frames": self.frames,
@@ -181,7 +187,7 @@ class LiveSource:
             try:
                 self._process(frame)
             except Exception as e:  # noqa: BLE001 - a bad frame must not stop the live view
-                self._set_status("running", f"{self.spec.name}: frame {self.frames + 1}: {e}")
+                self._set_status("running", f"{self.spec.shown}: frame {self.frames + 1}: {e}")
             if period:
                 next_at += period
                 delay = next_at - time.monotonic()
@@ -198,11 +204,11 @@ class LiveSource:
                 self._looped_at = self.frames  # no frame since the last restart: the file is done
                 self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 return True
-            self._set_status("ended", f"{self.spec.name}: the video ended after {self.frames} frames")
+            self._set_status("ended", f"{self.spec.shown}: the video ended after {self.frames} frames")
             self._release()
             return False
         self._release()
-        message = f"{self.spec.name}: stopped delivering frames after {self.frames} frames (disconnected?)"
+        message = f"{self.spec.shown}: stopped delivering frames after {self.frames} frames (disconnected?)"
         self._set_status("reconnecting", f"{message}; reopening it every {self.REOPEN_SECONDS:.0f} s")
         while not self._stop.wait(self.REOPEN_SECONDS):
             try:

@@ -4,7 +4,9 @@ Dark ink on light paper, ballpoint to marker strokes, uneven light and soft
 shadows, sometimes the paper's edge and the table beyond it, faint show-through,
 small rotations, blur, sensor noise and JPEG artefacts, at sizes from ~40 px to
 ~3000 px. Realistic, not adversarial: a person reads every image at a glance.
-Seeded and deterministic; shared by the tests, the benchmarks and the browser test.
+Seeded and deterministic; shared by the tests, the benchmarks, the browser test and
+`digitedge data samples`. It needs OpenCV (the edge extra), so it lives here, not in the
+numpy-only core.
 Images are uint8 RGB arrays; `write_image` saves them.
 """
 

@@ -1,0 +1,80 @@
+"""Options that several commands share, declared once as typer `Annotated` aliases.
+
+A command writes `model: Model = None`: the alias carries the flag and its help, the parameter
+its default (so `webcam` can default --camera to 0 while `serve` leaves it unset).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from digitedge.errors import DigitedgeError
+
+# --- MNIST ------------------------------------------------------------------------------------
+# No envvar= here: data.resolve_dir reads $DIGITEDGE_DATA itself, so its errors say where the
+# folder came from ("from DIGITEDGE_DATA", not "from --data-dir").
+DataDir = Annotated[
+    Optional[Path], typer.Option("--data-dir", help="MNIST folder (else $DIGITEDGE_DATA, else the cache).")
+]
+# The same flag with the wording `digitedge data ...` has always shown.
+DataFilesDir = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--data-dir", help="Folder with the MNIST files (else $DIGITEDGE_DATA, else the per-user cache)."
+    ),
+]
+# `convert` has always let typer read $DIGITEDGE_DATA (its help shows the variable).
+DataDirEnv = Annotated[
+    Optional[Path], typer.Option("--data-dir", envvar="DIGITEDGE_DATA", help="MNIST folder (else the cache).")
+]
+
+# --- one model on the device (predict, webcam, serve) ---------------------------------------------
+Model = Annotated[
+    Optional[Path], typer.Option("--model", "-m", help="A .tflite model (default: the shipped int8 model).")
+]
+Backend = Annotated[
+    str,
+    typer.Option(
+        "--backend", help="Interpreter: auto (ai-edge-litert, else tflite-runtime), litert, tflite-runtime."
+    ),
+]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="Interpreter threads (default: its own).")]
+
+# --- the live source (webcam, serve) --------------------------------------------------------------
+Camera = Annotated[Optional[int], typer.Option("--camera", help="Camera index (0 is the first camera).")]
+Source = Annotated[
+    Optional[str],
+    typer.Option("--source", help="Instead of a camera: a video file or a stream URL OpenCV can open."),
+]
+Roi = Annotated[Optional[str], typer.Option("--roi", help="Only look in x,y,width,height of the frame.")]
+Smooth = Annotated[int, typer.Option("--smooth", help="Frames each label is smoothed over (1: off).")]
+# serve also reads uploads, which are never smoothed: only its live labels are.
+LiveSmooth = Annotated[int, typer.Option("--smooth", help="Frames each live label is smoothed over (1: off).")]
+
+
+def parse_roi(text: Optional[str]) -> Optional[tuple]:
+    """--roi x,y,width,height -> a tuple of ints (None when not given)."""
+    if text is None:
+        return None
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise DigitedgeError(f"--roi {text}: expected x,y,width,height in pixels, e.g. 100,80,400,200") from None
+    return x, y, w, h
+
+
+def default_out(kind: str) -> Path:
+    """runs/<kind>-<time>: the results folder of a command run without --out."""
+    return Path("runs") / f"{kind}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def shipped_or_path(values: list[str]) -> list[Path]:
+    """--model values: paths as given; float32 and int8 are short for the shipped models."""
+    from digitedge.benchmarks.bench import shipped_models
+
+    shipped = {p.stem.replace("digits_", ""): p for p in shipped_models()}
+    return [shipped.get(v, Path(v)) for v in values]
