@@ -9,12 +9,16 @@ import time
 
 import keras
 
+from digitedge.train.batchnorm import SettleBatchNorm
 from digitedge.train.config import TrainConfig
 from digitedge.train.dataset import Splits, pipeline
 
 
-def callbacks(cfg: TrainConfig) -> list:
+def callbacks(cfg: TrainConfig, x_train) -> list:
+    """Settled batch-norm statistics (first: the others read the validation it prepares), early
+    stopping on them, and the cosine schedule."""
     return [
+        SettleBatchNorm(x_train, cfg.batch_size),
         keras.callbacks.EarlyStopping(
             monitor="val_accuracy", patience=cfg.patience, restore_best_weights=True, verbose=0
         ),
@@ -76,7 +80,8 @@ def fit(model: keras.Model, data: Splits, cfg: TrainConfig, verbose=None) -> ker
         pipeline(data.x_train, data.y_train, cfg, training=True),
         validation_data=pipeline(data.x_val, data.y_val, cfg, training=False),
         epochs=cfg.epochs,
-        callbacks=callbacks(cfg),
+        callbacks=callbacks(cfg, data.x_train),
+        shuffle=False,  # the tf.data pipeline shuffles (dataset.py); for a Dataset Keras ignores it and warns
         verbose=progress_mode() if verbose is None else verbose,
     )
 

@@ -83,6 +83,7 @@ class HyperModel(kt.HyperModel):
         return build_model(config_from_hp(hp, self.space, self.base))
 
     def fit(self, hp, model, x, *args, **kwargs):
+        kwargs.setdefault("shuffle", False)  # the tf.data pipeline shuffles; keras-tuner passes Keras' default
         if not self.compute_gmacs:
             return model.fit(x, *args, **kwargs)
         return model.fit(x.repeat(), *args, steps_per_epoch=self.steps(model), **kwargs)

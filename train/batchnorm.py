@@ -1,0 +1,58 @@
+"""Settled batch-norm statistics before every validation, so a short run is judged by what it learned.
+
+Batch normalization validates with moving averages of the batch statistics, and those trail the
+weights: they start at mean 0 / variance 1 and forget only a tenth per step (momentum 0.9). An
+equal-compute search trial of a wide model takes ~20 steps (3 blocks of 128 filters: 2,600
+images), after which 0.9**20 = 12% of every moving variance is still the initial 1, while the first
+layer's real variance is ~0.001. Validated with those statistics, such a trial scored 11.16%
+(chance) although it trained to 71% (issue 16).
+
+The fix is the "precise BN" of Wu & Johnson (2021): re-estimate the statistics from a fixed sample of
+training images, with the weights as they are, right before each validation (Keras calls
+`on_test_begin` inside `fit` just before it validates). It measured better than fitting the momentum
+to the trial's length, which still averages statistics of older weights. The sample is clean
+(unaugmented) training images, as validation and test images are clean; 8 batches measured as good as
+32 (benchmarks/results/search/README.md) at 1-17% of a trial's compute.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+def batch_norm_layers(model: keras.Model) -> list:
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        elif hasattr(layer, "layers"):  # a nested model
+            found += batch_norm_layers(layer)
+    return found
+
+
+def settle(model: keras.Model, images: np.ndarray, batch_size: int) -> None:
+    """Set every batch-norm layer's moving statistics to the average over `images`' batches."""
+    layers = batch_norm_layers(model)
+    saved = [layer.momentum for layer in layers]
+    try:
+        for i, start in enumerate(range(0, len(images), batch_size)):
+            for layer in layers:  # a running mean: batch i weighs 1/(i+1), the first replaces the start values
+                layer.momentum = i / (i + 1)
+            model(images[start : start + batch_size], training=True)
+    finally:
+        for layer, momentum in zip(layers, saved):
+            layer.momentum = momentum
+
+
+class SettleBatchNorm(keras.callbacks.Callback):
+    """Before each validation in `fit`, re-estimate the batch-norm statistics on a fixed training sample."""
+
+    def __init__(self, x_train: np.ndarray, batch_size: int, batches: int = 8):
+        super().__init__()
+        # A plain array (not a tf.data pipeline) keeps the callback deep-copyable for keras-tuner.
+        self.images, self.batch_size = np.asarray(x_train[: batches * batch_size]), batch_size
+
+    def on_test_begin(self, logs=None):
+        if batch_norm_layers(self.model):
+            settle(self.model, self.images, self.batch_size)
