@@ -6,7 +6,7 @@ from typing import Optional
 import typer
 
 from digitedge.commands import one_line_errors
-from digitedge.commands.options import DataDirEnv
+from digitedge.commands.options import DataDir
 
 IO_HELP = "int8 model's input and output type: uint8 (the raw 0-255 pixel), int8 or float32."
 
@@ -25,7 +25,7 @@ def convert(
     full: bool = typer.Option(False, "--full", help="Verify on all 10,000 test images."),
     max_int8_drop: float = typer.Option(
         0.3, help="Refuse the conversion when int8 loses more accuracy (percentage points)."),
-    data_dir: DataDirEnv = None,
+    data_dir: DataDir = None,
     seed: int = typer.Option(0, help="Seed for the calibration and verification samples."),
     name: Optional[str] = typer.Option(
         None, help="File names: NAME_<format>.tflite (default: the model file's stem)."),

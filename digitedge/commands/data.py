@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from digitedge.commands import one_line_errors
-from digitedge.commands.options import DataFilesDir
+from digitedge.commands.options import DataDir
 
 app = typer.Typer(help="Get, check and describe the MNIST data.", no_args_is_help=True)
 
@@ -36,7 +36,7 @@ def fetch(
 
 @app.command()
 @one_line_errors
-def verify(data_dir: DataFilesDir = None) -> None:
+def verify(data_dir: DataDir = None) -> None:
     """Check the SHA-256 of every file against the published MNIST checksums."""
     from digitedge import data
 
@@ -49,7 +49,7 @@ def verify(data_dir: DataFilesDir = None) -> None:
 
 @app.command()
 @one_line_errors
-def info(data_dir: DataFilesDir = None) -> None:
+def info(data_dir: DataDir = None) -> None:
     """Counts, class balance, pixel statistics, and where the files were found."""
     import numpy as np
     from rich.console import Console
@@ -84,7 +84,7 @@ def info(data_dir: DataFilesDir = None) -> None:
 def samples(
     out: Path = typer.Option(Path("samples"), "--out", "-o", help="Folder for the images and the clip."),
     count: int = typer.Option(8, min=1, max=1000, help="How many photos."),
-    data_dir: DataFilesDir = None,
+    data_dir: DataDir = None,
     seed: int = typer.Option(0, help="The same seed gives the same images."),
 ) -> None:
     """Photos and a short video of handwritten numbers (MNIST test digits on paper), to try

@@ -20,17 +20,6 @@ from digitedge.errors import DigitedgeError
 DataDir = Annotated[
     Optional[Path], typer.Option("--data-dir", help="MNIST folder (else $DIGITEDGE_DATA, else the cache).")
 ]
-# The same flag with the wording `digitedge data ...` has always shown.
-DataFilesDir = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--data-dir", help="Folder with the MNIST files (else $DIGITEDGE_DATA, else the per-user cache)."
-    ),
-]
-# `convert` has always let typer read $DIGITEDGE_DATA (its help shows the variable).
-DataDirEnv = Annotated[
-    Optional[Path], typer.Option("--data-dir", envvar="DIGITEDGE_DATA", help="MNIST folder (else the cache).")
-]
 
 # --- one model on the device (predict, webcam, serve) ---------------------------------------------
 Model = Annotated[
