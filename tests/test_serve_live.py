@@ -178,3 +178,11 @@ def test_a_live_view_is_freed_the_moment_its_client_leaves(files):
     with TestClient(app):
         for path in ("/api/video.mjpg", "/api/stream"):
             assert asyncio.run(leave_after_two_parts(path)) == (2, 0), path
+
+
+def test_an_internal_error_names_files_not_the_servers_folders():
+    from digitedge.serve.errors import without_paths
+
+    assert (without_paths("internal error: OSError: [Errno 5] /home/pi/models/a.tflite: bad, not /tmp/x")
+            == "internal error: OSError: [Errno 5] a.tflite: bad, not x")
+    assert without_paths("rtsp://cam.local/live/1 and 3/4") == "rtsp://cam.local/live/1 and 3/4"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from starlette.exceptions import HTTPException
@@ -30,8 +31,17 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
     return error_response(exc.status_code, exc.detail or "error", headers=getattr(exc, "headers", None))
 
 
+# An absolute path in an exception's text: the page and the API show only its last part.
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:/[\w.+-]+)+/([\w.+-]+)")
+
+
+def without_paths(text: str) -> str:
+    """'/home/pi/models/a.tflite: bad' -> 'a.tflite: bad': a client learns nothing of the server's folders."""
+    return ABSOLUTE_PATH.sub(r"\1", text)
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
-    message = f"internal error: {type(exc).__name__}: {exc}"
+    message = without_paths(f"internal error: {type(exc).__name__}: {exc}")
     request.app.state.runtime.note_error("server", message)
     return error_response(500, message)
 
