@@ -27,7 +27,6 @@ def assert_one_error(result, message: str) -> None:
     """convert may print its progress before failing: only stderr must be the one line."""
     cli_helpers.assert_one_error(result, message, quiet_stdout=False)
 ALL_FORMATS = ("float32", "float16", "dynamic", "int8")
-SHIPPED = Path(__file__).resolve().parents[1] / "edge_runtime" / "models"
 
 
 def needs_tensorflow():
