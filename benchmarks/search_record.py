@@ -30,7 +30,7 @@ def load_run(folder: Path) -> dict:
     for trial_json in (folder / "search").glob("trial_*/trial.json"):
         trial = json.loads(trial_json.read_text())
         seen = trial["metrics"]["metrics"].get("accuracy", {}).get("observations", [])
-        if trial["trial_id"] in trials and seen:
+        if trial["trial_id"] in trials and seen and not trials[trial["trial_id"]].get("train_accuracy"):
             trials[trial["trial_id"]]["train_accuracy"] = seen[-1]["value"][0]
     return {"folder": str(folder), "metrics": metrics, "trials": trials}
 
@@ -55,7 +55,7 @@ def side_by_side(before: dict, after: dict) -> list[dict]:
         rows.append({"trial": trial_id, **{k: row[k] for k in HP}, "multiply_adds": macs, "images": images,
                      "val_before": float(old["val_accuracy"]) if same and old.get("val_accuracy") else None,
                      "val_after": float(row["val_accuracy"]) if row["val_accuracy"] else None,
-                     "train_after": row.get("train_accuracy")})
+                     "train_after": float(row["train_accuracy"]) if row.get("train_accuracy") else None})
     return rows
 
 

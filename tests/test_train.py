@@ -147,7 +147,9 @@ def test_resumed_search_redoes_no_finished_trial(mnist, tmp_path):
     assert len(second["trials"]) == 3 and len(first["trials"]) == 2
     for name in REPORT_FILES + ["trials.csv", "trials.png"]:
         assert (out / name).stat().st_size > 0, name
-    assert len((out / "trials.csv").read_text().strip().splitlines()) == 1 + 3
+    rows = (out / "trials.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 3 and rows[0].startswith("trial,status,val_accuracy,train_accuracy,")
+    assert all(0 < float(row.split(",")[3]) <= 1 for row in rows[1:])  # every trial's training accuracy
     assert second["chosen_trial"]["multiply_adds"] > 0 and second["chosen_trial"]["parameters"] == second["parameters"]
 
 

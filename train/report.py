@@ -73,13 +73,14 @@ def plot_predictions(x: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, path
 
 
 def write_trials(trials: list[dict], run_dir: Path) -> None:
-    """trials.csv and trials.png: validation accuracy of each trial with its hyperparameters."""
+    """trials.csv and trials.png: validation (and training) accuracy of each trial with its hyperparameters."""
     keys = sorted({k for t in trials for k in t["hyperparameters"]})
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["trial", "status", "val_accuracy", *keys])
+    writer.writerow(["trial", "status", "val_accuracy", "train_accuracy", *keys])
     for t in trials:
-        writer.writerow([t["trial_id"], t["status"], t["val_accuracy"], *(t["hyperparameters"].get(k) for k in keys)])
+        writer.writerow([t["trial_id"], t["status"], t["val_accuracy"], t.get("train_accuracy"),
+                         *(t["hyperparameters"].get(k) for k in keys)])
     atomic.write_text(run_dir / "trials.csv", buf.getvalue())
 
     done = [t for t in trials if t["val_accuracy"] is not None]

@@ -82,8 +82,10 @@ def make_tuner(cfg: TuneConfig, run_dir: Path, **kwargs) -> kt.Tuner:
 def trial_rows(tuner: kt.Tuner) -> list[dict]:
     rows = []
     for trial in sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id)):
+        # Its training accuracy beside: a trial that learned but validates at chance is judged wrongly.
+        trained = trial.metrics.get_last_value("accuracy") if trial.metrics.exists("accuracy") else None
         rows.append({"trial_id": trial.trial_id, "status": trial.status, "val_accuracy": trial.score,
-                     "hyperparameters": dict(trial.hyperparameters.values)})
+                     "train_accuracy": trained, "hyperparameters": dict(trial.hyperparameters.values)})
     return rows
 
 
