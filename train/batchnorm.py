@@ -10,9 +10,13 @@ layer's real variance is ~0.001. Validated with those statistics, such a trial s
 The fix is the "precise BN" of Wu & Johnson (2021): re-estimate the statistics from a fixed sample of
 training images, with the weights as they are, right before each validation (Keras calls
 `on_test_begin` inside `fit` just before it validates). It measured better than fitting the momentum
-to the trial's length, which still averages statistics of older weights. The sample is clean
-(unaugmented) training images, as validation and test images are clean; 8 batches measured as good as
-32 (benchmarks/results/search/README.md) at 1-17% of a trial's compute.
+to the trial's length, which still averages statistics of older weights. The sample is 8 batches
+of the training pipeline, augmented as the weights were trained: the layers after each batch norm
+learned on batches normalised by augmented statistics. Measured on a 20-step trial of 2 blocks of
+128 filters (validation accuracy): moving statistics 11.2%, settled on 8 augmented batches 92.3%,
+8 clean batches 91.4%, 32 clean 91.5%; on the quick preset (3 epochs, two seeds) augmented 92.6/91.7
+and clean 90.3/93.1 against moving 92.5/92.6 (test set, 2,000 images). 8 batches cost 1-17% of a
+trial's compute.
 """
 
 from __future__ import annotations
@@ -48,10 +52,11 @@ def settle(model: keras.Model, images: np.ndarray, batch_size: int) -> None:
 class SettleBatchNorm(keras.callbacks.Callback):
     """Before each validation in `fit`, re-estimate the batch-norm statistics on a fixed training sample."""
 
-    def __init__(self, x_train: np.ndarray, batch_size: int, batches: int = 8):
+    def __init__(self, train_ds, batch_size: int, batches: int = 8):
         super().__init__()
-        # A plain array (not a tf.data pipeline) keeps the callback deep-copyable for keras-tuner.
-        self.images, self.batch_size = np.asarray(x_train[: batches * batch_size]), batch_size
+        # Drawn once into a plain array: a fixed sample, and a callback keras-tuner can deep-copy.
+        self.images = np.concatenate([np.asarray(x) for x, _ in train_ds.take(batches)])
+        self.batch_size = batch_size
 
     def on_test_begin(self, logs=None):
         if batch_norm_layers(self.model):

@@ -14,11 +14,11 @@ from digitedge.train.config import TrainConfig
 from digitedge.train.dataset import Splits, pipeline
 
 
-def callbacks(cfg: TrainConfig, x_train) -> list:
+def callbacks(cfg: TrainConfig, train_ds) -> list:
     """Settled batch-norm statistics (first: the others read the validation it prepares), early
     stopping on them, and the cosine schedule."""
     return [
-        SettleBatchNorm(x_train, cfg.batch_size),
+        SettleBatchNorm(train_ds, cfg.batch_size),
         keras.callbacks.EarlyStopping(
             monitor="val_accuracy", patience=cfg.patience, restore_best_weights=True, verbose=0
         ),
@@ -76,11 +76,12 @@ class CosineSchedule(keras.callbacks.Callback):
 
 
 def fit(model: keras.Model, data: Splits, cfg: TrainConfig, verbose=None) -> keras.callbacks.History:
+    train_ds = pipeline(data.x_train, data.y_train, cfg, training=True)
     return model.fit(
-        pipeline(data.x_train, data.y_train, cfg, training=True),
+        train_ds,
         validation_data=pipeline(data.x_val, data.y_val, cfg, training=False),
         epochs=cfg.epochs,
-        callbacks=callbacks(cfg, data.x_train),
+        callbacks=callbacks(cfg, train_ds),
         shuffle=False,  # the tf.data pipeline shuffles (dataset.py); for a Dataset Keras ignores it and warns
         verbose=progress_mode() if verbose is None else verbose,
     )

@@ -128,7 +128,7 @@ def search(tuner: kt.Tuner, cfg: TuneConfig, mnist: Mnist, verbose=None) -> None
     try:
         tuner.search(
             train_ds, validation_data=val_ds, epochs=trial_cfg.epochs,
-            callbacks=callbacks(trial_cfg, trial_data.x_train), verbose=progress_mode() if verbose is None else verbose,
+            callbacks=callbacks(trial_cfg, train_ds), verbose=progress_mode() if verbose is None else verbose,
         )
     except RuntimeError as e:  # keras-tuner gives up after repeated failed trials
         raise DigitedgeError(f"the search stopped: {e}") from None
