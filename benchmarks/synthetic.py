@@ -75,12 +75,15 @@ def paper_photo(
     rng: np.random.Generator,
     show_through: np.ndarray | None = None,
     ruling: np.ndarray | None = None,
+    colours: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Ink coverage on paper (ruled when `ruling` has the lines' coverage), lit unevenly:
-    an RGB float image in [0, 255]."""
+    an RGB float image in [0, 255]. `colours` (paper RGB, ink RGB) replaces the random ones."""
     h, w = cover.shape
     paper = np.array([rng.uniform(200, 245)] * 3) * np.array([1.0, rng.uniform(0.96, 1.0), rng.uniform(0.88, 1.0)])
     ink = np.array(rng.choice([[30, 30, 35], [25, 35, 110], [45, 45, 50], [20, 20, 20]])) + rng.uniform(0, 30)
+    if colours is not None:  # drawn above all the same, so every other photo of a seed stays the same
+        paper, ink = (np.asarray(c, np.float64) for c in colours)
     texture = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), max(1, min(h, w) / 50))
     texture *= 4.0 / max(1e-6, texture.std())
     cover = cover[..., None]

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from digitedge import __version__
-from digitedge.commands import bench, convert, data, edge, robust, serve, train
+from digitedge.commands import bench, calibration, convert, data, edge, photos, robust, serve, train
 from digitedge.quiet import quiet_tensorflow
 
 app = typer.Typer(
@@ -33,6 +33,8 @@ app.command("webcam")(edge.webcam)
 app.command(context_settings=bench.CONTEXT_SETTINGS)(bench.bench)
 app.command()(robust.evaluate)
 app.command()(robust.baselines)
+app.command()(calibration.calibration)
+app.command()(photos.photos)
 
 
 def show_version(value: bool) -> None:

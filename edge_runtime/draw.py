@@ -6,10 +6,21 @@ import cv2
 import numpy as np
 
 GREEN, AMBER, RED = (40, 200, 40), (0, 170, 255), (40, 40, 230)  # BGR
+MAGENTA = (220, 60, 200)  # BGR: unsure digits, a hue no confidence level uses
 
 
-def colour(probability: float) -> tuple[int, int, int]:
+def colour(probability: float, unsure: bool = False) -> tuple[int, int, int]:
+    if unsure:
+        return MAGENTA
     return GREEN if probability >= 0.9 else AMBER if probability >= 0.6 else RED
+
+
+def caption(d) -> str:
+    """ "7 98%", or "7? 46%" for an unsure digit: its best guess, marked."""
+    mark = "?" if getattr(d, "unsure", False) else ""
+    pct = 100 * d.probability
+    shown = f"{pct:.1f}" if 99.5 <= pct < 100 else f"{pct:.0f}"  # 99.6%, never a rounded-up 100%
+    return f"{d.digit}{mark} {shown}%"
 
 
 def label(image: np.ndarray, text: str, x: int, y: int, fg=(255, 255, 255), bg=(0, 0, 0)) -> None:
@@ -24,7 +35,8 @@ def label(image: np.ndarray, text: str, x: int, y: int, fg=(255, 255, 255), bg=(
 
 
 def boxes(image: np.ndarray, detections, scale: float = 1.0) -> np.ndarray:
-    """Draw each detection (anything with .box, .digit, .probability) on a BGR image, in place.
+    """Draw each detection (anything with .box, .digit, .probability, maybe .unsure) on a BGR image,
+    in place; unsure digits in their own colour.
 
     `scale` maps the boxes' coordinates to this image's (for a downscaled copy).
     """
@@ -33,9 +45,9 @@ def boxes(image: np.ndarray, detections, scale: float = 1.0) -> np.ndarray:
         if d.box is None:
             continue
         x, y, w, h = (round(v / scale) for v in d.box)
-        c = colour(d.probability)
+        c = colour(d.probability, getattr(d, "unsure", False))
         cv2.rectangle(image, (x, y), (x + w, y + h), c, thick)
-        label(image, f"{d.digit} {100 * d.probability:.0f}%", x, y - 2, bg=c)
+        label(image, caption(d), x, y - 2, bg=c)
     return image
 
 

@@ -4,7 +4,7 @@ Usage:
     from digitedge.edge_runtime.recognizer import Recognizer
     r = Recognizer()                  # the shipped int8 model, the best interpreter there is
     r.predict("photo.jpg")            # Prediction(digit=7, probability=0.998, top3=[...], ...)
-    r.read("house-number.jpg").text   # "4025"
+    r.read("house-number.jpg").text   # "4025" ("40?5": the third digit under min_confidence)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitedge.errors import ModelError
+from digitedge.errors import DigitedgeError, ModelError
 
 from . import imageio
 from .interpreter import Model
@@ -33,6 +33,11 @@ from .preprocess import (
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "digits_int8.tflite"
 DEFAULT_LABELS = [str(d) for d in range(10)]
+# A digit under this probability is marked unsure ("?"). Chosen from a measurement, not by
+# taste: benchmarks/results/calibration/calibration.md (`digitedge calibration`) says how,
+# and a test keeps this equal to the value recorded there.
+DEFAULT_MIN_CONFIDENCE = 0.97
+UNSURE = "?"
 DEFAULT_METADATA = {
     "labels": DEFAULT_LABELS,
     "input": {
@@ -56,6 +61,12 @@ class Prediction:
     top3: list[tuple[int, float]]  # (digit, probability), most likely first
     seconds: float  # reading + preprocessing + inference (in a Reading: this digit's inference)
     box: tuple[int, int, int, int] | None = None  # x, y, w, h in the image
+    unsure: bool = False  # probability under the recognizer's min_confidence
+
+    @property
+    def text(self) -> str:
+        """The digit, or "?" when it is unsure."""
+        return UNSURE if self.unsure else str(self.digit)
 
     def to_dict(self) -> dict:
         """This digit as `digitedge predict --json` and the server's API give it."""
@@ -64,12 +75,13 @@ class Prediction:
             "probability": round(self.probability, 4),
             "top3": [[digit, round(p, 4)] for digit, p in self.top3],
             "box": list(self.box) if self.box is not None else None,
+            "unsure": self.unsure,
         }
 
 
 @dataclass(frozen=True)
 class Reading:
-    text: str  # the digits left to right, e.g. "4025"
+    text: str  # the digits left to right, e.g. "4025"; "?" for each unsure digit ("40?5")
     digits: list[Prediction] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -99,7 +111,11 @@ class Recognizer:
         backend: str = "auto",
         threads: int | None = None,
         photo: PhotoConfig = PhotoConfig(),
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     ):
+        if not 0.0 <= min_confidence <= 1.0:
+            raise DigitedgeError(f"min_confidence {min_confidence:g}: must be between 0 and 1")
+        self.min_confidence = min_confidence
         self.model_path = Path(model) if model is not None else DEFAULT_MODEL
         self.model = Model(self.model_path, backend=backend, threads=threads)
         self.metadata, self.has_metadata = self._load_metadata()
@@ -167,7 +183,7 @@ class Recognizer:
         pixels, name, scale = self._pixels(image, name)
         crops = find_digits(pixels, self.photo, name=name)
         digits = [self._predict_crop(c, time.perf_counter(), scale) for c in crops]
-        return Reading("".join(str(d.digit) for d in digits), digits, time.perf_counter() - start)
+        return Reading("".join(d.text for d in digits), digits, time.perf_counter() - start)
 
     def detect(self, pixels: np.ndarray) -> list[Prediction]:
         """Every digit in a frame, left to right; [] when there is none (never raises for that)."""
@@ -176,7 +192,8 @@ class Recognizer:
     def _predict_crop(self, crop: DigitCrop, start: float, scale: float = 1.0) -> Prediction:
         digit, probability, top3 = self.classify(crop.image)
         box = tuple(round(v * scale) for v in crop.box) if scale != 1.0 else crop.box
-        return Prediction(digit, probability, top3, time.perf_counter() - start, box)
+        unsure = probability < self.min_confidence
+        return Prediction(digit, probability, top3, time.perf_counter() - start, box, unsure)
 
     def _pixels(self, image, name: str | None) -> tuple[np.ndarray, str, float]:
         """(pixels, name for messages, factor from pixel to original coordinates)."""
@@ -193,6 +210,7 @@ def load_recognizer(
     backend: str = "auto",
     threads: int | None = None,
     photo: PhotoConfig | None = None,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
 ) -> tuple[Recognizer, list[str]]:
     """(Recognizer, its warnings as text): metadata (and any other load) warnings are kept, not raised.
 
@@ -202,5 +220,5 @@ def load_recognizer(
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        recognizer = Recognizer(model, backend, threads, photo or PhotoConfig())
+        recognizer = Recognizer(model, backend, threads, photo or PhotoConfig(), min_confidence)
     return recognizer, [str(w.message) for w in caught]

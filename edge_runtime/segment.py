@@ -2,8 +2,11 @@
 
 Input is a binary ink mask (ink = 255). Connected components are the fragments;
 fragments that overlap horizontally belong to one digit (a "5" whose bar is
-detached, a broken "4"); specks, and lines along the image border (a paper edge
-or the table beyond it), are not digits.
+detached, a broken "4"), and so does a shorter piece right against a digit.
+Specks are not digits. Touching the border does not make a blob clutter (a digit
+cropped tight fills the frame): what lies along the border (a table, the paper's
+edge, a shadow band) or is a line is dropped, and so is a smaller piece the border
+cuts beside whole digits (half a digit at the frame's edge).
 """
 
 from __future__ import annotations
@@ -48,25 +51,45 @@ class SegmentConfig:
 def components(mask: np.ndarray) -> tuple[np.ndarray, list[Group]]:
     """The label image and one Group per connected component that is not border clutter."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    height, width = mask.shape
+    contact = _border_contact(labels, count)
     groups = []
     for i in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[i])
-        if _is_border_clutter(x, y, w, h, area, width, height):
+        if contact[i] and _is_border_clutter(labels, i, stats[i], int(contact[i])):
             continue
         groups.append(Group(x, y, w, h, area, [i]))
     return labels, groups
 
 
-def _is_border_clutter(x, y, w, h, area, width, height) -> bool:
-    """A blob touching the border that is long and thin, or huge: a paper edge, a table, a shadow."""
-    touches = x == 0 or y == 0 or x + w == width or y + h == height
-    if not touches:
-        return False
-    elongated = max(w, h) > 6 * max(1, min(w, h))
-    spans = w > 0.9 * width or h > 0.9 * height
-    sparse = area < 0.15 * w * h
-    return elongated or spans or sparse and (w > 0.5 * width or h > 0.5 * height)
+def _border_contact(labels: np.ndarray, count: int) -> np.ndarray:
+    """Per component, how many of its pixels lie on the image's outermost rows and columns."""
+    rim = np.concatenate([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
+    return np.bincount(rim.ravel(), minlength=count)
+
+
+def _is_border_clutter(labels: np.ndarray, i: int, stat: np.ndarray, contact: int) -> bool:
+    """A blob at the border that lies along it (a table, the paper's edge, a shadow band) or is a
+    line. A digit cut by a tight crop only crosses the border: its contact is a few stroke widths."""
+    x, y, w, h, area = (int(v) for v in stat)
+    if max(w, h) > 12 * max(1, min(w, h)):  # a line, far thinner than any digit
+        return True
+    blob = (labels[y : y + h, x : x + w] == i).astype(np.uint8)
+    contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    perimeter = sum(cv2.arcLength(c, True) for c in contours)
+    if contact > 8 * (2 * area / max(perimeter, 1.0)):  # longer than 8 of its own widths
+        return True
+    # flush with one side for most of its length, and solid: a band, not strokes
+    rows, cols = labels.shape
+    if x == 0 and x + w == cols and w >= 2 * h and area > 0.4 * w * h:  # across the frame: no digit is
+        return True
+    along_rows, along_cols = w >= h, h >= w  # it lies along the side it touches, not across it
+    flush = max(
+        np.count_nonzero(labels[0, x : x + w] == i) / w if y == 0 and along_rows else 0,
+        np.count_nonzero(labels[-1, x : x + w] == i) / w if y + h == rows and along_rows else 0,
+        np.count_nonzero(labels[y : y + h, 0] == i) / h if x == 0 and along_cols else 0,
+        np.count_nonzero(labels[y : y + h, -1] == i) / h if x + w == cols and along_cols else 0,
+    )
+    return flush > 0.6 and area > 0.45 * w * h
 
 
 def _overlap(a: Group, b: Group) -> float:
@@ -77,9 +100,7 @@ def _overlap(a: Group, b: Group) -> float:
 def group_digits(mask: np.ndarray, config: SegmentConfig = SegmentConfig()) -> tuple[np.ndarray, list[Group]]:
     """(label image, digits left to right); an empty list when nothing looks like a digit."""
     labels, fragments = components(mask)
-    inside = [f for f in fragments if not _touches_border(f, mask.shape)]
-    # ink cut by the border is a paper edge, a table, or half a digit, unless it is all there is
-    fragments = inside if any(f.h >= config.min_height * min(mask.shape) for f in inside) else fragments
+    fragments = _without_cut_scraps(fragments, mask.shape, config)
     if not fragments:
         return labels, []
     digits = [_drop_stray(c, config) for c in _columns(fragments, config)]
@@ -94,7 +115,30 @@ def group_digits(mask: np.ndarray, config: SegmentConfig = SegmentConfig()) -> t
         host = _adjacent(piece, keep)
         if host is not None:
             host.absorb(piece)
-    return labels, sorted(keep, key=lambda d: d.x)
+    return labels, _join_broken(sorted(keep, key=lambda d: d.x))
+
+
+def _join_broken(digits: list[Group]) -> list[Group]:
+    """A shorter piece right against a digit (a gap under a tenth of its height) is part of it:
+    a stroke broken where the pen skipped. Digits written in a row are of one height, and two
+    of them side by side are wider than tall."""
+    out: list[Group] = []
+    for d in digits:
+        prev = out[-1] if out else None
+        if prev is not None:
+            tall, short = (prev, d) if prev.h >= d.h else (d, prev)
+            gap = d.x - (prev.x + prev.w)
+            level = short.y >= tall.y - 0.3 * tall.h and short.y + short.h <= tall.y + 1.3 * tall.h
+            # or stacked: overlapping columns, one above the other (a 3 whose lower arc came apart)
+            stacked = gap < 0 and min(d.y + d.h, prev.y + prev.h) - max(d.y, prev.y) < 0.25 * short.h
+            union = Group(prev.x, prev.y, prev.w, prev.h, 0)
+            union.absorb(d)
+            wide = union.w > union.h
+            if gap <= 0.1 * tall.h and not wide and (short.h <= 0.75 * tall.h and level or stacked):
+                prev.absorb(d)
+                continue
+        out.append(d)
+    return out
 
 
 def _adjacent(piece: Group, digits: list[Group]) -> Group | None:
@@ -137,6 +181,20 @@ def _drop_stray(column: list[Group], config: SegmentConfig) -> Group:
         if f in body or (f.y >= top - margin and f.y + f.h <= bottom + margin):
             digit.absorb(f)
     return digit
+
+
+def _without_cut_scraps(fragments: list[Group], shape: tuple[int, int], config: SegmentConfig) -> list[Group]:
+    """Ink the border cuts is kept when it is the digit (a tight crop: the biggest ink there is) or
+    part of one (in a column with ink inside); a smaller piece beside whole digits is half a digit."""
+    inside = [f for f in fragments if not _touches_border(f, shape)]
+    digits = [f for f in inside if f.h >= config.min_height * min(shape)]
+    largest = max((f.area for f in digits), default=0)
+    # a digit the crop cut is what the photo is of: it fills much of the frame's height
+    return inside + [
+        f for f in fragments
+        if _touches_border(f, shape)
+        and (f.area >= largest and f.h >= 0.4 * shape[0] or any(_overlap(f, d) >= config.overlap for d in digits))
+    ]
 
 
 def _touches_border(g: Group, shape: tuple[int, int]) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections import deque
@@ -25,6 +26,9 @@ from . import draw
 from .nativelog import captured_stderr
 
 QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc
+# FFmpeg's decoder threads log damaged frames on their own time, outside any capture of fd 2:
+# quiet them at the source (read when OpenCV first loads FFmpeg; set it yourself to debug).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class Detection:
     raw_digit: int  # this frame's own reading
     raw_probability: float
     track: int
+    unsure: bool = False  # the smoothed probability is under the recognizer's min_confidence
 
 
 @dataclass
@@ -69,6 +74,7 @@ class LabelSmoother:
     """Per digit position, the mean of its last `frames` probability vectors (from the top 3)."""
 
     frames: int = 5
+    min_confidence: float = 0.0  # a smoothed probability under this is unsure
     tracks: list = field(default_factory=list)
     next_id: int = 0
 
@@ -88,7 +94,9 @@ class LabelSmoother:
             track.scores.append(scores)
             mean = np.mean(track.scores, axis=0)
             digit = int(mean.argmax())
-            out.append(Detection(p.box, digit, float(mean[digit]), p.digit, p.probability, track.id))
+            probability = float(mean[digit])
+            unsure = probability < self.min_confidence
+            out.append(Detection(p.box, digit, probability, p.digit, p.probability, track.id, unsure))
         for t in self.tracks:
             t.missed += t.id not in used
         self.tracks = [t for t in self.tracks if t.missed <= self.frames]
@@ -117,22 +125,70 @@ def is_file(source: int | str) -> bool:
     return isinstance(source, str) and "://" not in source and not source.startswith("/dev/")
 
 
-def open_source(source: int | str) -> cv2.VideoCapture:
+# The first bytes of still images: FFmpeg opens a lone photo as a one-frame "video".
+IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def is_still_image(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False
+    return head.startswith(IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+class QuietCapture:
+    """A cv2.VideoCapture whose reads and release keep the decoders' messages (FFmpeg writes
+    to fd 2) off the terminal. A file's first frame is read at open: a file that opens but
+    yields no frame is not a video, and says so there, in one line."""
+
+    def __init__(self, cap: cv2.VideoCapture, first: np.ndarray | None = None):
+        self._cap, self._first = cap, first
+
+    def read(self):
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return True, frame
+        with captured_stderr(keep=lambda line: False):
+            return self._cap.read()
+
+    def set(self, prop: int, value) -> bool:
+        self._first = None  # a seek (serve --loop rewinds) starts from where it says
+        return self._cap.set(prop, value)
+
+    def release(self) -> None:
+        with captured_stderr(keep=lambda line: False):
+            self._cap.release()
+
+    def __getattr__(self, name):  # get, isOpened, getBackendName...: the capture's own
+        return getattr(self._cap, name)
+
+
+def open_source(source: int | str) -> QuietCapture:
     """An opened capture, or a SourceError saying plainly why not."""
     name = source_name(source)
-    if is_file(source) and "%" not in source and not Path(source).exists():  # img_%04d.png: a sequence
-        raise SourceError(f"{name}: no such file")
+    sequence = is_file(source) and "%" in source  # img_%04d.png: a sequence of images
+    if is_file(source) and not sequence:
+        if not Path(source).exists():
+            raise SourceError(f"{name}: no such file")
+        if is_still_image(source):
+            raise SourceError(f"{name}: is a still image, not a video (digitedge predict reads photos)")
     with captured_stderr(keep=lambda line: False):  # OpenCV's and FFmpeg's own warnings
         cap = cv2.VideoCapture(source)
-        opened = cap.isOpened()
+        opened, first = cap.isOpened(), None
+        if opened and is_file(source):  # a file that opens but yields no frame is no video
+            ok, first = cap.read()
+            opened = ok and first is not None
+        if not opened:
+            cap.release()
     if not opened:
-        cap.release()
         if isinstance(source, int):
             raise SourceError(f"{name}: cannot open (no such camera, or it is in use)")
         if is_file(source):
             raise SourceError(f"{name}: cannot open (not a video OpenCV can read)")
         raise SourceError(f"{name}: cannot open the stream (unreachable, or not a video)")
-    return cap
+    return QuietCapture(cap, first)
 
 
 def open_window(name: str) -> None:
@@ -145,6 +201,11 @@ def open_window(name: str) -> None:
         ) from None
 
 
+def text_of(d) -> str:
+    """A detection's digit, or "?" when it is unsure."""
+    return "?" if getattr(d, "unsure", False) else str(d.digit)
+
+
 def frame_json(n: int, elapsed: float, latency: float, fps: float | None, detections) -> str:
     return json.dumps(
         {
@@ -152,7 +213,7 @@ def frame_json(n: int, elapsed: float, latency: float, fps: float | None, detect
             "time": round(elapsed, 3),
             "latency_ms": round(1000 * latency, 2),
             "fps": None if fps is None else round(fps, 1),
-            "text": "".join(str(d.digit) for d in detections),
+            "text": "".join(text_of(d) for d in detections),
             "detections": [
                 {
                     "box": list(d.box),
@@ -161,6 +222,7 @@ def frame_json(n: int, elapsed: float, latency: float, fps: float | None, detect
                     "raw_digit": d.raw_digit,
                     "raw_probability": round(d.raw_probability, 4),
                     "track": d.track,
+                    "unsure": bool(getattr(d, "unsure", False)),
                 }
                 for d in detections
             ],
@@ -173,7 +235,7 @@ def annotate(frame: np.ndarray, detections, roi, fps: float | None, latency: flo
     if roi is not None:
         x, y, w, h = roi
         cv2.rectangle(image, (x, y), (x + w, y + h), (255, 200, 0), 1)
-    text = "".join(str(d.digit) for d in detections) or "-"
+    text = "".join(text_of(d) for d in detections) or "-"
     fps_text = "--" if fps is None else f"{fps:.1f}"
     draw.label(image, f"{text}   {fps_text} FPS   {1000 * latency:.0f} ms", 4, 24)
     return image
@@ -203,7 +265,7 @@ def run(recognizer, config: WebcamConfig, out=None) -> Summary:
     if config.save_dir is not None:
         config.save_dir.mkdir(parents=True, exist_ok=True)
     cap = open_source(config.source)
-    smoother = LabelSmoother(config.smooth_frames)
+    smoother = LabelSmoother(config.smooth_frames, getattr(recognizer, "min_confidence", 0.0))
     n, fps, reason = 0, None, "max-frames"
     start = tick = time.perf_counter()
     window = False

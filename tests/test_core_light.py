@@ -74,10 +74,10 @@ def test_core_modules_import_only_the_standard_library_and_the_core_dependencies
 
 @pytest.mark.parametrize("module, args, extra", [
     ("cv2", ["predict", "photo.png"], "edge"),
-    ("tensorflow", ["train", "--preset", "quick"], "train"),
+    ("keras", ["train", "--preset", "quick"], "train"),
 ])
 def test_a_command_whose_extra_is_missing_says_which_in_one_line(tmp_path, module, args, extra):
-    """On a core install, `predict` (no OpenCV) or `train` (no TensorFlow) names the extra to install."""
+    """On a core install, `predict` (no OpenCV) or `train` (no Keras) names the extra to install."""
     probe = (f"import sys; sys.modules[{module!r}] = None\n"  # import of it now fails as if not installed
              "from digitedge.cli import main; sys.argv = ['digitedge', *sys.argv[1:]]; main()")
     result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,

@@ -256,6 +256,7 @@ def test_reading_to_dict_is_the_predict_json(edge_mnist):
         "probability": round(first.probability, 4),
         "top3": [[d, round(p, 4)] for d, p in first.top3],
         "box": list(first.box),
+        "unsure": first.unsure,
     }
     assert got["digits"][0] == first.to_dict() == expected
     assert list(reading.to_dict()) == ["text", "probability", "digits", "seconds"]  # no path: none given

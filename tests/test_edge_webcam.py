@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections import Counter
 
 import cv2
@@ -59,7 +61,7 @@ def test_headless_reads_the_numbers_shown(clip):
     f = lines[-1]
     assert f["fps"] > 0 and f["latency_ms"] > 0
     d = f["detections"][0]
-    assert set(d) == {"box", "digit", "probability", "raw_digit", "raw_probability", "track"}
+    assert set(d) == {"box", "digit", "probability", "raw_digit", "raw_probability", "track", "unsure"}
     assert errors(result) == [f"end of {path} after {FRAMES_EACH * len(NUMBERS)} frames"]
 
 
@@ -202,3 +204,58 @@ def test_smoothing_holds_the_label_through_a_bad_frame():
     assert smoother.update([]) == []
     (moved,) = smoother.update([Prediction(7, 0.9, [(7, 0.9)], 0.0, (400, 100, 40, 60))])
     assert moved.track != d.track  # somewhere else: a new digit
+
+
+def webcam_process(source, *args) -> subprocess.CompletedProcess:
+    """`digitedge webcam` in its own process: what native code writes to fd 2 is seen too."""
+    return subprocess.run(
+        [sys.executable, "-m", "digitedge", "webcam", "--source", str(source), "--headless", *args],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def damaged_clip(folder, mnist) -> bytes:
+    """An mp4 clip with a stretch of its frames overwritten by noise: it opens, then fails to decode."""
+    path = folder / "whole.mp4"
+    synthetic.write_video(path, [(clear_digits(mnist, recognizer(), "17"), "17")], frames_each=6, size=(160, 120))
+    data = bytearray(path.read_bytes())
+    n = len(data) // 4
+    data[n : 2 * n] = np.random.default_rng(0).integers(0, 256, n, np.uint8).tobytes()
+    return bytes(data)
+
+
+NOT_VIDEOS = {
+    "notes.txt": lambda folder, mnist: b"not a video\n",
+    "noise.mp4": lambda folder, mnist: np.random.default_rng(1).integers(0, 256, 20_000, np.uint8).tobytes(),
+    "empty.avi": lambda folder, mnist: b"",
+    "digit.png": lambda folder, mnist: synthetic.write_image(
+        folder / "d.png", synthetic.digit_photo(mnist.x_test, mnist.y_test, 0).image).read_bytes(),
+    "photo.mp4": lambda folder, mnist: synthetic.write_image(  # a JPEG, named like a video
+        folder / "d.jpg", synthetic.digit_photo(mnist.x_test, mnist.y_test, 1).image).read_bytes(),
+}
+NOT_A_VIDEO = "cannot open (not a video OpenCV can read)"
+STILL = "is a still image, not a video (digitedge predict reads photos)"
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [("notes.txt", NOT_A_VIDEO), ("noise.mp4", NOT_A_VIDEO), ("empty.avi", NOT_A_VIDEO),
+     ("digit.png", STILL), ("photo.mp4", STILL)],
+)
+def test_a_file_that_is_not_a_video_is_one_line_without_decoder_noise(tmp_path, edge_mnist, name, message):
+    source = tmp_path / name
+    source.write_bytes(NOT_VIDEOS[name](tmp_path, edge_mnist))
+    done = webcam_process(source)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [f"error: {source}: {message}"]  # no FFmpeg or OpenCV line
+
+
+def test_a_damaged_video_plays_what_it_can_without_decoder_noise(tmp_path, edge_mnist):
+    source = tmp_path / "damaged.mp4"
+    source.write_bytes(damaged_clip(tmp_path, edge_mnist))
+    done = webcam_process(source)
+    assert done.returncode == 0, done.stderr
+    frames = len(done.stdout.splitlines())
+    assert 1 <= frames < 12
+    assert done.stderr.splitlines() == [f"end of {source} after {frames} frames"]

@@ -11,7 +11,18 @@ from typing import Optional
 import typer
 
 from digitedge.commands import echo_warnings, one_line_errors
-from digitedge.commands.options import Backend, Camera, Model, Roi, Smooth, Source, Threads, parse_roi
+from digitedge.commands.options import (
+    Backend,
+    Camera,
+    MinConfidence,
+    Model,
+    Roi,
+    Smooth,
+    Source,
+    Threads,
+    min_confidence,
+    parse_roi,
+)
 from digitedge.errors import DigitedgeError
 
 
@@ -57,14 +68,16 @@ def predict(
     backend: Backend = "auto",
     threads: Threads = None,
     deskew: bool = typer.Option(False, "--deskew", help="Straighten slanted digits first."),
+    min_conf: MinConfidence = None,
 ) -> None:
-    """Read the digits in photos: a single digit or a number written in a row."""
+    """Read the digits in photos: a single digit or a number written in a row (? for an unsure digit)."""
     import json
 
     from digitedge.edge_runtime import draw, imageio, load_recognizer
     from digitedge.edge_runtime.preprocess import PhotoConfig
 
-    recognizer, warnings = load_recognizer(model, backend, threads, PhotoConfig(deskew=deskew))
+    recognizer, warnings = load_recognizer(model, backend, threads, PhotoConfig(deskew=deskew),
+                                           min_confidence(min_conf))
     echo_warnings(warnings)
     if annotate is not None:
         annotate.mkdir(parents=True, exist_ok=True)
@@ -116,7 +129,7 @@ def print_table(results) -> None:
 
     table = Table("image", "read", "digits (confidence)", "ms")
     for path, reading in results:
-        digits = "  ".join(f"{d.digit} {100 * d.probability:.1f}%" for d in reading.digits)
+        digits = "  ".join(f"{d.digit}{'?' if d.unsure else ''} {100 * d.probability:.1f}%" for d in reading.digits)
         table.add_row(path, reading.text, digits, f"{1000 * reading.seconds:.1f}")
     Console().print(table)
 
@@ -146,6 +159,7 @@ def webcam(
     model: Model = None,
     backend: Backend = "auto",
     threads: Threads = None,
+    min_conf: MinConfidence = None,
 ) -> None:
     """Recognize digits live: boxes, labels, confidence, FPS and latency; q or Esc quits."""
     from digitedge.edge_runtime import load_recognizer
@@ -154,7 +168,7 @@ def webcam(
     if smooth < 1 or (max_frames is not None and max_frames < 1):
         raise DigitedgeError("--smooth and --max-frames must be at least 1")
     chosen = camera if source is None else (int(source) if source.isdigit() else source)
-    recognizer, warnings = load_recognizer(model, backend, threads)
+    recognizer, warnings = load_recognizer(model, backend, threads, min_confidence=min_confidence(min_conf))
     echo_warnings(warnings)
     config = WebcamConfig(
         source=chosen,

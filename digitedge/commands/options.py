@@ -32,6 +32,16 @@ Backend = Annotated[
     ),
 ]
 Threads = Annotated[Optional[int], typer.Option("--threads", help="Interpreter threads (default: its own).")]
+# The default lives in edge_runtime (DEFAULT_MIN_CONFIDENCE, chosen by `digitedge calibration`):
+# None here means "the runtime's default", so --help needs no import of the runtime.
+MinConfidence = Annotated[
+    Optional[float],
+    typer.Option(
+        "--min-confidence",
+        help="Mark a digit read under this probability as unsure: ? in the text, \"unsure\": true in the JSON "
+        "(default: the calibrated one, see benchmarks/results/calibration).",
+    ),
+]
 
 # --- the live source (webcam, serve) --------------------------------------------------------------
 Camera = Annotated[Optional[int], typer.Option("--camera", help="Camera index (0 is the first camera).")]
@@ -54,6 +64,17 @@ def parse_roi(text: Optional[str]) -> Optional[tuple]:
     except ValueError:
         raise DigitedgeError(f"--roi {text}: expected x,y,width,height in pixels, e.g. 100,80,400,200") from None
     return x, y, w, h
+
+
+def min_confidence(value: Optional[float]) -> float:
+    """--min-confidence as the recognizer takes it: the runtime's default when not given."""
+    from digitedge.edge_runtime.recognizer import DEFAULT_MIN_CONFIDENCE
+
+    if value is None:
+        return DEFAULT_MIN_CONFIDENCE
+    if not 0.0 <= value <= 1.0:
+        raise DigitedgeError(f"--min-confidence {value:g}: must be between 0 and 1 (a probability)")
+    return value
 
 
 def default_out(kind: str) -> Path:

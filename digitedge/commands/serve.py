@@ -11,7 +11,18 @@ from typing import Optional
 import typer
 
 from digitedge.commands import echo_warnings, one_line_errors
-from digitedge.commands.options import Backend, Camera, LiveSmooth, Model, Roi, Source, Threads, parse_roi
+from digitedge.commands.options import (
+    Backend,
+    Camera,
+    LiveSmooth,
+    MinConfidence,
+    Model,
+    Roi,
+    Source,
+    Threads,
+    min_confidence,
+    parse_roi,
+)
 from digitedge.errors import DigitedgeError
 
 LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
@@ -53,11 +64,13 @@ def serve(
     save: Optional[Path] = typer.Option(None, "--save", help="Keep every upload and its result in this folder."),
     loop: bool = typer.Option(False, "--loop", help="Play a video file again when it ends."),
     deskew: bool = typer.Option(False, "--deskew", help="Straighten slanted digits first."),
+    min_conf: MinConfidence = None,
 ) -> None:
     """Serve a page and an HTTP API: the live view with the digits read, and photo uploads."""
     validate(camera, source, port, max_upload_mb, max_waiting, workers, smooth)
     app, token, generated = configure(
         host, token, max_upload_mb, roi, model=model, backend=backend, threads=threads, deskew=deskew,
+        min_confidence=min_confidence(min_conf),
         camera=camera, source=source, loop=loop, smooth=smooth, max_waiting=max_waiting, workers=workers, save=save,
     )
     runtime = app.state.runtime

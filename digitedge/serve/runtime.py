@@ -65,7 +65,10 @@ class Runtime:
         from digitedge.edge_runtime.preprocess import PhotoConfig
 
         c = self.config
-        return load_recognizer(c.model, c.backend, c.threads, PhotoConfig(deskew=c.deskew))
+        from digitedge.edge_runtime.recognizer import DEFAULT_MIN_CONFIDENCE
+
+        confidence = DEFAULT_MIN_CONFIDENCE if c.min_confidence is None else c.min_confidence
+        return load_recognizer(c.model, c.backend, c.threads, PhotoConfig(deskew=c.deskew), confidence)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -107,6 +110,7 @@ class Runtime:
             "sha256": hashlib.sha256(data).hexdigest(),
             "backend": r.backend,
             "threads": self.config.threads,
+            "min_confidence": r.min_confidence,
             "labels": r.labels,
             "has_metadata": r.has_metadata,
             "metadata": r.metadata,

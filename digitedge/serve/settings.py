@@ -18,6 +18,7 @@ class ServeConfig:
     backend: str = "auto"
     threads: Optional[int] = None
     deskew: bool = False
+    min_confidence: Optional[float] = None  # a digit under it is unsure; None: the runtime's default
     camera: Optional[int] = None  # a camera index, or
     source: Optional[str] = None  # a video file or stream URL; neither: uploads only
     loop: bool = False  # a video file starts again when it ends

@@ -82,7 +82,7 @@ class LiveSource:
         self.jpeg_quality = jpeg_quality
         self.on_error = on_error or (lambda message: None)
         self.opener = opener
-        self.smoother = webcam.LabelSmoother(smooth_frames)
+        self.smoother = webcam.LabelSmoother(smooth_frames, getattr(recognizer, "min_confidence", 0.0))
         self._cap = opener(spec)  # fails now, at start, when the source will not open at all
         if roi is not None:
             self._check_roi()
