@@ -24,7 +24,9 @@ CHANCE = 0.2  # validation accuracy at or below this: the trial says nothing abo
 
 
 def load_run(folder: Path) -> dict:
-    metrics = json.loads((folder / "metrics.json").read_text())
+    # A finished tune's report, else what `tune --search-only` wrote (no final training yet).
+    report = folder / "metrics.json" if (folder / "metrics.json").is_file() else folder / "search.json"
+    metrics = json.loads(report.read_text())
     with open(folder / "trials.csv", newline="") as f:
         trials = {row["trial"]: row for row in csv.DictReader(f)}
     for trial_json in (folder / "search").glob("trial_*/trial.json"):
@@ -60,11 +62,14 @@ def side_by_side(before: dict, after: dict) -> list[dict]:
 
 
 def chosen(run: dict) -> dict:
+    """The chosen trial and, for a finished tune, its final training (None after a search alone)."""
     m = run["metrics"]
+    final = "history" in m
     return {"trial": m["chosen_trial"]["trial_id"], "hyperparameters": m["hyperparameters"],
-            "val_accuracy": m["chosen_trial"]["val_accuracy"], "test_accuracy": m["test_accuracy"],
-            "parameters": m["parameters"], "multiply_adds": m["chosen_trial"]["multiply_adds"],
-            "epochs": len(m["history"]["accuracy"]), "wall_time_min": round(m["wall_time_s"] / 60, 1)}
+            "val_accuracy": m["chosen_trial"]["val_accuracy"], "test_accuracy": m.get("test_accuracy"),
+            "parameters": m["chosen_trial"]["parameters"], "multiply_adds": m["chosen_trial"]["multiply_adds"],
+            "epochs": len(m["history"]["accuracy"]) if final else None,
+            "wall_time_min": round(m["wall_time_s"] / 60, 1)}
 
 
 def pct(v) -> str:
@@ -84,13 +89,13 @@ def markdown(rows: list[dict], before: dict, after: dict) -> str:
         lines.append(f"| {r['trial']} | {r['conv_blocks']} | {r['filters']} | {r['dense_units']} | {r['dropout']} | "
                      f"{r['learning_rate']} | {r['multiply_adds'] / 1e6:.1f} | {r['images']:,} | "
                      f"{pct(r['val_before'])}{flag} | {pct(r['val_after'])} | {pct(r['train_after'])} |")
-    lines += ["", "| | chosen trial | hyperparameters | val | test accuracy | parameters | M mult-adds | epochs "
+    lines += ["", "| | chosen trial | hyperparameters | val | test accuracy | parameters | M mult-adds | final epochs "
               "| wall time |", "|" + " --- |" * 9]
     for name, run in (("before", before), ("after", after)):
         c = chosen(run)
         hp = ", ".join(f"{k}={c['hyperparameters'][k]}" for k in HP)
         lines.append(f"| {name} | {c['trial']} | {hp} | {pct(c['val_accuracy'])} | {pct(c['test_accuracy'])} | "
-                     f"{c['parameters']:,} | {c['multiply_adds'] / 1e6:.1f} | {c['epochs']} | "
+                     f"{c['parameters']:,} | {c['multiply_adds'] / 1e6:.1f} | {c['epochs'] or '- (search only)'} | "
                      f"{c['wall_time_min']} min |")
     at_chance = [r["trial"] for r in rows if r["val_after"] is not None and r["val_after"] <= CHANCE]
     lines += ["", f"Trials at chance (validation <= {CHANCE:.0%}) after: {', '.join(at_chance) or 'none'}."]

@@ -251,3 +251,20 @@ def test_publish_writes_the_model_and_a_card_from_measured_numbers(quick_run, tm
     assert f"{metrics['parameters']:,}" in card
     assert (tmp_path / "models" / "digits.keras").read_bytes() == (out / "model.keras").read_bytes()
     assert (tmp_path / "models" / "report" / "confusion_matrix.png").exists()
+
+
+def test_search_only_stops_after_the_search_and_the_same_command_then_retrains(mnist_dir, tmp_path):
+    out = tmp_path / "run"
+    args = ["tune", "--max-trials", "2", "--trial-subset", "1000", "--epochs", "1", "--train-subset", "2000",
+            "--test-subset", "500", "--val-size", "500", "--data-dir", str(mnist_dir), "--out", str(out)]
+    result = runner.invoke(app, [*args, "--search-only"])
+    assert result.exit_code == 0, result.output
+    search = json.loads((out / "search.json").read_text())
+    assert search["kind"] == "search" and len(search["trials"]) == 2
+    assert result.output.splitlines()[-1].startswith(f"search done: trial {search['chosen_trial']['trial_id']} chosen")
+    assert (out / "trials.csv").is_file() and not (out / "model.keras").exists()
+    before = trial_states(out)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert trial_states(out) == before  # no trial run again: only the retraining
+    assert json.loads((out / "metrics.json").read_text())["chosen_trial"] == search["chosen_trial"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 import time
@@ -109,15 +110,33 @@ def choose(tuner: kt.Tuner, cfg: TuneConfig) -> tuple[ModelConfig, dict]:
         "tied_trials": len(tied)}
 
 
-def tune(cfg: TuneConfig, mnist: Mnist, run_dir: Path, verbose=None, **tuner_kwargs) -> dict:
-    """Search, retrain the chosen model on the full training split, write the report with trials."""
+def tune(cfg: TuneConfig, mnist: Mnist, run_dir: Path, verbose=None, search_only: bool = False,
+         **tuner_kwargs) -> dict:
+    """Search, retrain the chosen model on the full training split, write the report with trials.
+
+    With search_only, stop after the search: trials.csv, trials.png and search.json (the chosen
+    trial); the same command without it, on the same folder, then retrains.
+    """
     cfg.check()
     started = time.time()
     run_dir = prepare_run_dir(run_dir, "tune")
     keras.utils.set_random_seed(cfg.train.seed)
     tuner = make_tuner(cfg, run_dir, **tuner_kwargs)
     search(tuner, cfg, mnist, verbose)
+    if search_only:
+        return write_search(tuner, cfg, run_dir, started)
     return retrain_best(tuner, cfg, mnist, run_dir, started, verbose)
+
+
+def write_search(tuner: kt.Tuner, cfg: TuneConfig, run_dir: Path, started: float) -> dict:
+    best_model, chosen = choose(tuner, cfg)
+    trials = trial_rows(tuner)
+    write_trials(trials, run_dir)
+    info = {"kind": "search", "algorithm": cfg.algorithm, "config": asdict(cfg), "hyperparameters": asdict(best_model),
+            "chosen_trial": chosen, "trials": trials, "wall_time_s": round(time.time() - started, 1),
+            "versions": versions(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
+    atomic.write_text(run_dir / "search.json", json.dumps(info, indent=1) + "\n")
+    return info
 
 
 def search(tuner: kt.Tuner, cfg: TuneConfig, mnist: Mnist, verbose=None) -> None:

@@ -64,6 +64,8 @@ SpaceLearningRate = option(Optional[str], help="Search space, e.g. 0.01,0.001,0.
 SpaceDropout = option(Optional[str], help="Search space, e.g. 0.1,0.25,0.4.")
 SpaceConvBlocks = option(Optional[str], help="Search space, e.g. 2,3.")
 SPACE_TYPES = {"filters": int, "dense_units": int, "learning_rate": float, "dropout": float, "conv_blocks": int}
+SearchOnly = option(bool, "--search-only", help="Stop after the search: trials.csv, trials.png and search.json "
+                    "(the chosen trial); the same command without it, on the same --out, retrains.")
 # tune only: several processes or machines.
 Workers = option(Optional[int], "--workers", "-w", rich_help_panel=DISTRIBUTED,
                  help="Run the search on a chief and N worker processes on this machine.")
@@ -165,7 +167,7 @@ def tune(
     epochs: Epochs = None, batch_size: BatchSize = None, train_subset: TrainSubset = None,
     test_subset: TestSubset = None, val_size: ValSize = None, patience: Patience = None, seed: Seed = None,
     time_budget: TimeBudget = None, augment: Augment = None, rotation: Rotation = None, shift: Shift = None,
-    zoom: Zoom = None,
+    zoom: Zoom = None, search_only: SearchOnly = False,
     workers: Workers = None, role: Role = None, bind: Bind = None, chief: Chief = None, worker_id: WorkerId = None,
     worker_timeout: WorkerTimeout = 120.0, threads_per_worker: ThreadsPerWorker = 0, max_restarts: MaxRestarts = 3,
     connect_timeout: ConnectTimeout = 60.0,
@@ -177,12 +179,14 @@ def tune(
                                       max_restarts, connect_timeout)
     if role and out is None:
         raise DigitedgeError(f"--role {role} needs --out: the search's run folder, shared by every machine")
+    if search_only and (workers or role):
+        raise DigitedgeError("--search-only runs in one process: not with --workers or --role")
     mnist = load_data(data_dir)
     out = out or default_out("tune")
     if workers:
         from digitedge.train.distributed import flag_args, supervise
 
-        settings = {k: v for k, v in flags.items() if k not in DISTRIBUTED_FLAGS and k != "out"}
+        settings = {k: v for k, v in flags.items() if k not in (*DISTRIBUTED_FLAGS, "out", "search_only")}
         supervise(out, workers, flag_args(settings), threads=threads_per_worker, max_restarts=max_restarts,
                   worker_timeout=worker_timeout)
         return print_summary(load_metrics(out), out)
@@ -199,6 +203,10 @@ def tune(
         return print_summary(run_chief(cfg, mnist, out, *address, worker_timeout=worker_timeout), out)
     from digitedge.train.run import tune as run_tune
 
+    if search_only:
+        chosen = run_tune(cfg, mnist, out, search_only=True)["chosen_trial"]
+        return typer.echo(f"search done: trial {chosen['trial_id']} chosen ({100 * chosen['val_accuracy']:.2f}% "
+                          f"validation); {out}/trials.csv; retrain: the same command without --search-only")
     print_summary(run_tune(cfg, mnist, out), out)
 
 
