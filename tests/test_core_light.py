@@ -75,6 +75,7 @@ def test_core_modules_import_only_the_standard_library_and_the_core_dependencies
 @pytest.mark.parametrize("module, args, extra", [
     ("cv2", ["predict", "photo.png"], "edge"),
     ("keras", ["train", "--preset", "quick"], "train"),
+    ("matplotlib", ["calibration", "--quick"], "train"),  # said before minutes of measuring, not after
 ])
 def test_a_command_whose_extra_is_missing_says_which_in_one_line(tmp_path, module, args, extra):
     """On a core install, `predict` (no OpenCV) or `train` (no Keras) names the extra to install."""

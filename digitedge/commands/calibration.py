@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from digitedge.commands import one_line_errors
+from digitedge.commands import missing_extra, one_line_errors
 from digitedge.commands.options import DataDir, default_out, shipped_or_path
 
 
@@ -22,8 +22,13 @@ def calibration(
     data_dir: DataDir = None,
 ) -> None:
     """How well each digit's confidence is calibrated, and the --min-confidence that marks digits unsure."""
-    from digitedge.benchmarks.calibration import CalibrationConfig, run
+    import importlib.util
 
+    from digitedge.benchmarks.calibration import CalibrationConfig, run
+    from digitedge.errors import DigitedgeError
+
+    if importlib.util.find_spec("matplotlib") is None:  # the charts: said before minutes of measuring
+        raise DigitedgeError(missing_extra("matplotlib"))
     out = out or default_out("calibration")
     cfg = CalibrationConfig(models=shipped_or_path(models or ["int8", "float32"]), out=out, quick=quick,
                             seed=seed, threads=threads, data_dir=data_dir)
