@@ -81,7 +81,8 @@ def markdown(rows: list[dict], before: dict, after: dict) -> str:
     lines = ["# The release search before and after settled batch-norm statistics (issue 16)", "",
              f"Written by `{command}` from `{before['folder']}` (before) and `{after['folder']}` "
              "(after). Same seed, so the same hyperparameters in the same order; every trial spends the "
-             "same compute, so a costly model sees fewer images.", "",
+             "same compute, so a costly model sees fewer images. *train after*: the trial's training accuracy as "
+             "Keras reports it, averaged over its one long epoch (the weights at the end do better).", "",
              "| trial | blocks | filters | dense | dropout | lr | M mult-adds | images | val before | val after "
              "| train after |", "|" + " --- |" * 11]
     for r in rows:
