@@ -189,11 +189,13 @@ def _without_cut_scraps(fragments: list[Group], shape: tuple[int, int], config: 
     inside = [f for f in fragments if not _touches_border(f, shape)]
     digits = [f for f in inside if f.h >= config.min_height * min(shape)]
     largest = max((f.area for f in digits), default=0)
-    # a digit the crop cut is what the photo is of: it fills much of the frame's height
+    # a digit the crop cut is what the photo is of: it fills much of the frame's height (35%
+    # is enough when there is no whole digit at all: a tiny photo whose digit merged with a shadow)
+    tall = 0.4 if digits else 0.35
     return inside + [
         f for f in fragments
         if _touches_border(f, shape)
-        and (f.area >= largest and f.h >= 0.4 * shape[0] or any(_overlap(f, d) >= config.overlap for d in digits))
+        and (f.area >= largest and f.h >= tall * shape[0] or any(_overlap(f, d) >= config.overlap for d in digits))
     ]
 
 
