@@ -24,6 +24,7 @@ from digitedge.errors import DigitedgeError, SourceError
 
 from . import draw
 from .nativelog import captured_stderr
+from .recognizer import UNSURE
 
 QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc
 # FFmpeg's decoder threads log damaged frames on their own time, outside any capture of fd 2:
@@ -52,6 +53,11 @@ class Detection:
     raw_probability: float
     track: int
     unsure: bool = False  # the smoothed probability is under the recognizer's min_confidence
+
+    @property
+    def text(self) -> str:
+        """The digit, or "?" when it is unsure (as Prediction.text)."""
+        return UNSURE if self.unsure else str(self.digit)
 
 
 @dataclass
@@ -201,11 +207,6 @@ def open_window(name: str) -> None:
         ) from None
 
 
-def text_of(d) -> str:
-    """A detection's digit, or "?" when it is unsure."""
-    return "?" if getattr(d, "unsure", False) else str(d.digit)
-
-
 def frame_json(n: int, elapsed: float, latency: float, fps: float | None, detections) -> str:
     return json.dumps(
         {
@@ -213,7 +214,7 @@ def frame_json(n: int, elapsed: float, latency: float, fps: float | None, detect
             "time": round(elapsed, 3),
             "latency_ms": round(1000 * latency, 2),
             "fps": None if fps is None else round(fps, 1),
-            "text": "".join(text_of(d) for d in detections),
+            "text": "".join(d.text for d in detections),
             "detections": [
                 {
                     "box": list(d.box),
@@ -235,7 +236,7 @@ def annotate(frame: np.ndarray, detections, roi, fps: float | None, latency: flo
     if roi is not None:
         x, y, w, h = roi
         cv2.rectangle(image, (x, y), (x + w, y + h), (255, 200, 0), 1)
-    text = "".join(text_of(d) for d in detections) or "-"
+    text = "".join(d.text for d in detections) or "-"
     fps_text = "--" if fps is None else f"{fps:.1f}"
     draw.label(image, f"{text}   {fps_text} FPS   {1000 * latency:.0f} ms", 4, 24)
     return image
