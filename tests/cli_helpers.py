@@ -12,3 +12,17 @@ def assert_one_error(result, message: str, quiet_stdout: bool = True) -> None:
     if quiet_stdout:
         assert result.stdout == ""
     assert result.stderr == f"error: {message}\n"
+
+
+def run(*args):
+    """`digitedge ARGS` in-process; wide columns, so that rich tables do not wrap what tests read."""
+    from typer.testing import CliRunner
+
+    from digitedge.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "250"})
+
+
+def errors(result) -> list[str]:
+    """stderr without `warning:` lines (the no-metadata warning temporary models raise)."""
+    return [ln for ln in result.stderr.splitlines() if not ln.startswith("warning: ")]

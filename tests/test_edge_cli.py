@@ -10,27 +10,16 @@ import json
 
 import numpy as np
 import pytest
+from cli_helpers import errors, run
 from edge_helpers import DATA, foreign_model
 from helpers import jpeg_bytes
 from helpers import png_bomb as png_header_only
 from PIL import Image
-from typer.testing import CliRunner
 
 from digitedge.benchmarks import synthetic
-from digitedge.cli import app
 from digitedge.edge_runtime.recognizer import DEFAULT_MODEL
 
 pytestmark = pytest.mark.edge
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "250"})
-
-
-def errors(result) -> list[str]:
-    """stderr without the no-metadata warning the temporary models raise."""
-    return [ln for ln in result.stderr.splitlines() if not ln.startswith("warning: ")]
 
 
 def assert_one_error(result, message: str) -> None:

@@ -14,26 +14,16 @@ from collections import Counter
 import cv2
 import numpy as np
 import pytest
+from cli_helpers import errors, run
 from edge_helpers import clear_digits, recognizer
-from typer.testing import CliRunner
 
 from digitedge.benchmarks import synthetic
-from digitedge.cli import app
 from digitedge.edge_runtime import webcam
 from digitedge.errors import DigitedgeError, SourceError
 
 pytestmark = pytest.mark.edge
-runner = CliRunner()
 NUMBERS = ["4025", "317", "86"]
 FRAMES_EACH = 12
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def errors(result) -> list[str]:
-    return [ln for ln in result.stderr.splitlines() if not ln.startswith("warning: ")]
 
 
 @pytest.fixture(scope="module")

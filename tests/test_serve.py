@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from cli_helpers import errors
 from helpers import blank_png, png_bomb
 from serve_helpers import files_fixture  # noqa: F401
 from typer.testing import CliRunner
@@ -293,7 +294,7 @@ def test_command_needs_a_token_off_loopback(monkeypatch):
 def test_command_errors_are_one_line(args, message):
     result = CliRunner().invoke(cli, ["serve", *args])
     assert result.exit_code == 1
-    lines = [ln for ln in result.stderr.splitlines() if not ln.startswith("warning: ")]
+    lines = errors(result)
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
 
 

@@ -11,25 +11,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from cli_helpers import errors, run
 from edge_helpers import clear_digits, recognizer
-from typer.testing import CliRunner
 
 from digitedge.benchmarks import calibration, synthetic
-from digitedge.cli import app
 from digitedge.edge_runtime import draw
 from digitedge.edge_runtime.recognizer import DEFAULT_MIN_CONFIDENCE, Prediction, Recognizer
 
 pytestmark = pytest.mark.edge
-runner = CliRunner()
 RECORD = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "calibration" / "calibration.json"
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def errors(result) -> list[str]:
-    return [ln for ln in result.stderr.splitlines() if not ln.startswith("warning: ")]
 
 
 @pytest.fixture(scope="module")
