@@ -45,9 +45,13 @@ def save_model(model: keras.Model, path: Path) -> None:
 
 def finish(run_dir: Path, model, data: Splits, history: dict, info: dict, started: float) -> dict:
     save_model(model, run_dir / "model.keras")
-    info = {**info, "wall_time_s": round(time.time() - started, 1), "versions": versions(),
+    return write_report(run_dir, model, data.x_test, data.y_test, history, {**info, **run_record(started)})
+
+
+def run_record(started: float) -> dict:
+    """What every run records of itself: how long it took, with what, started how."""
+    return {"wall_time_s": round(time.time() - started, 1), "versions": versions(),
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
-    return write_report(run_dir, model, data.x_test, data.y_test, history, info)
 
 
 def data_info(mnist: Mnist, cfg: TrainConfig, data: Splits) -> dict:
@@ -128,13 +132,18 @@ def tune(cfg: TuneConfig, mnist: Mnist, run_dir: Path, verbose=None, search_only
     return retrain_best(tuner, cfg, mnist, run_dir, started, verbose)
 
 
-def write_search(tuner: kt.Tuner, cfg: TuneConfig, run_dir: Path, started: float) -> dict:
+def search_outcome(tuner: kt.Tuner, cfg: TuneConfig, run_dir: Path) -> tuple[ModelConfig, dict]:
+    """(the chosen model, what the search found): trials.csv and trials.png are written here."""
     best_model, chosen = choose(tuner, cfg)
     trials = trial_rows(tuner)
     write_trials(trials, run_dir)
-    info = {"kind": "search", "algorithm": cfg.algorithm, "config": asdict(cfg), "hyperparameters": asdict(best_model),
-            "chosen_trial": chosen, "trials": trials, "wall_time_s": round(time.time() - started, 1),
-            "versions": versions(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
+    return best_model, {"algorithm": cfg.algorithm, "config": asdict(cfg), "hyperparameters": asdict(best_model),
+                        "chosen_trial": chosen, "trials": trials}
+
+
+def write_search(tuner: kt.Tuner, cfg: TuneConfig, run_dir: Path, started: float) -> dict:
+    _, found = search_outcome(tuner, cfg, run_dir)
+    info = {"kind": "search", **found, **run_record(started)}
     atomic.write_text(run_dir / "search.json", json.dumps(info, indent=1) + "\n")
     return info
 
@@ -160,14 +169,11 @@ def pipeline_pair(data: Splits, cfg: TrainConfig) -> tuple:
 
 
 def retrain_best(tuner: kt.Tuner, cfg: TuneConfig, mnist: Mnist, run_dir: Path, started: float, verbose) -> dict:
-    best_model, chosen = choose(tuner, cfg)
-    trials = trial_rows(tuner)
-    write_trials(trials, run_dir)
+    best_model, found = search_outcome(tuner, cfg, run_dir)
     final_cfg = replace(cfg.train, model=best_model)
     data = split(mnist, final_cfg)
     keras.utils.set_random_seed(cfg.train.seed)
     model = build_model(best_model)
     history = fit(model, data, final_cfg, verbose=verbose).history
-    info = {"kind": "tune", "algorithm": cfg.algorithm, "config": asdict(cfg), "hyperparameters": asdict(best_model),
-            "chosen_trial": chosen, "trials": trials, **data_info(mnist, final_cfg, data)}
+    info = {"kind": "tune", **found, **data_info(mnist, final_cfg, data)}
     return finish(run_dir, model, data, history, info, started)
