@@ -2,15 +2,15 @@
 
 Batch normalization validates with moving averages of the batch statistics, and those trail the
 weights: they start at mean 0 / variance 1 and forget only a tenth per step (momentum 0.9). An
-equal-compute search trial of a wide model takes ~20 steps (3 blocks of 128 filters: 2,600
+equal-compute search trial of a wide model takes ~20 steps (2 blocks of 128 filters: 2,580
 images), after which 0.9**20 = 12% of every moving variance is still the initial 1, while the first
 layer's real variance is ~0.001. Validated with those statistics, such a trial scored 11.16%
 (chance) although it trained to 71% (issue 16).
 
 The fix is the "precise BN" of Wu & Johnson (2021): re-estimate the statistics from a fixed sample of
 training images, with the weights as they are, right before each validation (Keras calls
-`on_test_begin` inside `fit` just before it validates). It measured better than fitting the momentum
-to the trial's length, which still averages statistics of older weights. The sample is 8 batches
+`on_test_begin` inside `fit` just before it validates). A momentum fitted to the trial's length was
+not measured: it would still average statistics of older weights. The sample is 8 batches
 of the training pipeline, augmented as the weights were trained: the layers after each batch norm
 learned on batches normalised by augmented statistics. Measured (validation accuracy, same weights):
 - a 20-step trial of 2 blocks of 128 filters: moving statistics 11.2%, settled on 8 augmented

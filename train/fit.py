@@ -15,8 +15,8 @@ from digitedge.train.dataset import Splits, pipeline
 
 
 def callbacks(cfg: TrainConfig, train_ds) -> list:
-    """Settled batch-norm statistics (first: the others read the validation it prepares), early
-    stopping on them, and the cosine schedule."""
+    """Batch-norm statistics settled before each validation, early stopping on the validation
+    they give, and the cosine schedule."""
     return [
         SettleBatchNorm(train_ds, cfg.batch_size),
         keras.callbacks.EarlyStopping(
