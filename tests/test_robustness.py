@@ -166,7 +166,7 @@ def release_model():
 
 
 @pytest.mark.parametrize("setting", [{"noise": 0.1}, {"blur": 1.0}, {"elastic": 1.0}, {"thickness": 1},
-                                     {"contrast": 0.4}])
+                                     {"contrast": 0.4}, {"lines": 3.0}, {"lighting": 0.8}])
 def test_robust_augmentation_keeps_each_image_with_its_label_in_tf_data(mnist, release_model, setting):
     """keras' RandomElasticTransform, inside tf.data, returned other images of the batch: the labels no longer
     matched. The release model, reading the training pipeline's images, shows whether they still do."""

@@ -1,4 +1,12 @@
-"""Settled batch-norm statistics before every validation, so a short run is judged by what it learned.
+"""Batch norm for training: a fused step, and settled statistics before every validation.
+
+Fused: Keras 3 computes a training batch's moments with separate reductions, which on this CPU cost
+half of a training step (2 blocks of 32 filters, batch 128: 258 ms a step, 114 ms with TensorFlow's
+fused kernel; 27 vs 10 ms forward and backward for one 128x28x28x32 layer). `FusedBatchNorm` is
+Keras' layer with that kernel in training; inference is Keras' own, and `plain_copy` turns a trained
+model back into stock layers before it is saved, so no model file needs this module to load.
+
+Settled: so that a short run is judged by what it learned.
 
 Batch normalization validates with moving averages of the batch statistics, and those trail the
 weights: they start at mean 0 / variance 1 and forget only a tenth per step (momentum 0.9). An
@@ -27,6 +35,24 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
+
+
+class FusedBatchNorm(keras.layers.BatchNormalization):
+    """keras.layers.BatchNormalization whose training step is tf's FusedBatchNormV3 (same weights, same
+    moving-average rule, `momentum` honoured so that `settle` works; the batch variance it averages is
+    the unbiased one, n/(n-1) larger: 1.0001 for a conv layer, 1.008 for a batch-128 dense layer)."""
+
+    def call(self, inputs, training=None, mask=None):
+        rank = inputs.shape.rank
+        if not (training and self.center and self.scale and rank in (2, 4) and self.axis in (-1, rank - 1)):
+            return super().call(inputs, training=training, mask=mask)
+        x = inputs if rank == 4 else inputs[:, None, None, :]  # the kernel wants NHWC
+        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            x, self.gamma, self.beta, epsilon=self.epsilon, is_training=True)
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1 - self.momentum))
+        return y if rank == 4 else y[:, 0, 0, :]
 
 
 def batch_norm_layers(model: keras.Model) -> list:

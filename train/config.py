@@ -43,6 +43,8 @@ class AugmentConfig:
     elastic: float = 0.0  # elastic distortion, a multiple of Simard et al.'s (alpha 34, sigma 4)
     thickness: int = 0  # strokes thinned or thickened by up to this many 3x3 steps
     contrast: float = 0.0  # contrast changed by up to this fraction
+    lines: float = 0.0  # a straight light line across (ruled paper, a strike-through), up to this many px wide
+    lighting: float = 0.0  # uneven light: a smooth background of up to this share of white added
     invert: float = 0.0  # share of images turned dark-on-light
     robust_share: float = 0.5  # each of noise, blur, elastic, thickness, contrast touches this share of images
 
@@ -53,16 +55,19 @@ class AugmentConfig:
                 "rotation must be 0-180 degrees, shift and zoom in [0, 1)"
             )
         if not (0 <= self.noise <= 1 and 0 <= self.blur <= 5 and 0 <= self.elastic <= 5 and 0 <= self.thickness <= 3
-                and 0 <= self.contrast < 1 and 0 <= self.invert <= 1 and 0 < self.robust_share <= 1):
+                and 0 <= self.contrast < 1 and 0 <= self.invert <= 1 and 0 < self.robust_share <= 1
+                and 0 <= self.lines <= 5 and 0 <= self.lighting <= 2):
             raise DigitedgeError(
                 f"augmentation noise={self.noise}, blur={self.blur}, elastic={self.elastic}, "
-                f"thickness={self.thickness}, contrast={self.contrast}, invert={self.invert}: noise and invert "
-                "must be in [0, 1], blur and elastic 0-5, thickness 0-3, contrast in [0, 1), robust_share in (0, 1]"
+                f"thickness={self.thickness}, contrast={self.contrast}, invert={self.invert}, lines={self.lines}, "
+                f"lighting={self.lighting}: noise and invert must be in [0, 1], blur, elastic and lines 0-5, "
+                "thickness 0-3, contrast in [0, 1), lighting 0-2, robust_share in (0, 1]"
             )
 
     @property
     def robust(self) -> bool:
-        return any((self.noise, self.blur, self.elastic, self.thickness, self.contrast, self.invert))
+        return any((self.noise, self.blur, self.elastic, self.thickness, self.contrast, self.invert, self.lines,
+                    self.lighting))
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,8 @@ PRESETS = {
 }
 # Issue 10: the release settings plus augmentations aimed at MNIST-C's weak spots (noise, blur,
 # distortion, stroke width, contrast, polarity). None of them is an MNIST-C corruption itself.
-ROBUST_AUGMENT = AugmentConfig(noise=0.2, blur=1.2, elastic=1.0, thickness=1, contrast=0.4, invert=0.1)
+ROBUST_AUGMENT = AugmentConfig(noise=0.2, blur=1.2, elastic=1.0, thickness=1, contrast=0.4, invert=0.1, lines=3.0,
+                               lighting=0.8)
 PRESETS["robust"] = replace(PRESETS["release"], train=replace(PRESETS["release"].train, augment=ROBUST_AUGMENT))
 
 

@@ -123,6 +123,42 @@ class RandomElastic(layers.Layer):
         return out
 
 
+class RandomLine(layers.Layer):
+    """One straight light line across the image (a ruled line, a strike-through, a stray stroke): any
+    angle, 1 to `width` px wide, at 40-100% of white, drawn over the digit."""
+
+    def __init__(self, width: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.width, self.generator = width, keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=True):
+        n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
+        draw = lambda low, high: keras.random.uniform((n, 1, 1, 1), low, high, seed=self.generator)  # noqa: E731
+        angle, offset = draw(0.0, np.pi), draw(-0.35, 0.35) * h
+        width, level = draw(1.0, self.width), draw(0.4, 1.0)
+        rows = tf.range(h, dtype=x.dtype)[None, :, None, None] - (h - 1) / 2
+        cols = tf.range(w, dtype=x.dtype)[None, None, :, None] - (w - 1) / 2
+        distance = tf.abs(cols * tf.sin(angle) - rows * tf.cos(angle) - offset)
+        line = level * tf.clip_by_value(width / 2 + 0.5 - distance, 0.0, 1.0)  # anti-aliased edges
+        return tf.maximum(x, line)
+
+
+class RandomLighting(layers.Layer):
+    """Uneven light or grey paper: a smooth background (a random 4x4 grid, upsampled) of up to
+    `strength` of white added, the result scaled back into [0, 1] so the ink stays the brightest."""
+
+    def __init__(self, strength: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.strength, self.generator = strength, keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=True):
+        n = tf.shape(x)[0]
+        grid = keras.random.uniform((n, 4, 4, 1), seed=self.generator)
+        field = tf.image.resize(grid, x.shape[1:3], method="bicubic")
+        amount = keras.random.uniform((n, 1, 1, 1), 0.0, self.strength, seed=self.generator)
+        return tf.clip_by_value((x + amount * field) / (1 + amount), 0.0, 1.0)
+
+
 class Sometimes(layers.Layer):
     """`layer` applied to a random share of the images, the others passed through unchanged."""
 
@@ -138,18 +174,20 @@ class Sometimes(layers.Layer):
 
 
 def robust_layers(cfg: AugmentConfig, seed: int) -> list:
-    """Issue 10's augmentations, the ones switched on, in the order a camera applies them."""
+    """The robust augmentations switched on, in the order a camera applies them."""
     unit = (0.0, 1.0)
+    half = cfg.robust_share / 2  # a line across changes a digit's shape most (a bar can top a 1), so half as often
     steps = [
-        (cfg.elastic, lambda: RandomElastic(cfg.elastic, seed=seed + 3)),
-        (cfg.thickness, lambda: RandomStroke(cfg.thickness, seed=seed + 4)),
-        (cfg.blur, lambda: RandomBlur(cfg.blur, seed=seed + 5)),
-        (cfg.contrast, lambda: layers.RandomContrast(cfg.contrast, value_range=unit, seed=seed + 6)),
-        (cfg.noise, lambda: RandomNoise(cfg.noise, seed=seed + 8)),
+        (cfg.elastic, cfg.robust_share, lambda: RandomElastic(cfg.elastic, seed=seed + 3)),
+        (cfg.thickness, cfg.robust_share, lambda: RandomStroke(cfg.thickness, seed=seed + 4)),
+        (cfg.lines, half, lambda: RandomLine(cfg.lines, seed=seed + 20)),
+        (cfg.blur, cfg.robust_share, lambda: RandomBlur(cfg.blur, seed=seed + 5)),
+        (cfg.contrast, cfg.robust_share, lambda: layers.RandomContrast(cfg.contrast, value_range=unit, seed=seed + 6)),
+        (cfg.lighting, cfg.robust_share, lambda: RandomLighting(cfg.lighting, seed=seed + 21)),
+        (cfg.noise, cfg.robust_share, lambda: RandomNoise(cfg.noise, seed=seed + 8)),
     ]
     # Each on a share of the images, so that clean-looking digits stay common; inversion has its own share.
-    chosen = [Sometimes(make(), cfg.robust_share, seed=seed + 10 + i) for i, (amount, make) in enumerate(steps)
-              if amount]
+    chosen = [Sometimes(make(), share, seed=seed + 10 + i) for i, (amount, share, make) in enumerate(steps) if amount]
     if cfg.invert:
         chosen.insert(-1 if cfg.noise else len(chosen),
                       # a (p, p) factor: a single float would mean "a probability drawn from [0, p]"

@@ -19,7 +19,7 @@ from digitedge.errors import DigitedgeError
 from digitedge.train.config import ModelConfig, TrainConfig, TuneConfig
 from digitedge.train.dataset import Splits, split
 from digitedge.train.fit import callbacks, fit, progress_mode
-from digitedge.train.model import HyperModel, build_model, config_from_hp, multiply_adds
+from digitedge.train.model import HyperModel, build_model, config_from_hp, multiply_adds, plain_copy
 from digitedge.train.report import write_report, write_trials
 from digitedge.train.rundir import prepare_run_dir
 
@@ -43,7 +43,9 @@ def save_model(model: keras.Model, path: Path) -> None:
         model.save(tmp)
 
 
-def finish(run_dir: Path, model, data: Splits, history: dict, info: dict, started: float) -> dict:
+def finish(run_dir: Path, trained, cfg: ModelConfig, data: Splits, history: dict, info: dict,
+           started: float) -> dict:
+    model = plain_copy(trained, cfg)  # reported as it is saved: stock layers
     save_model(model, run_dir / "model.keras")
     return write_report(run_dir, model, data.x_test, data.y_test, history, {**info, **run_record(started)})
 
@@ -69,7 +71,7 @@ def train(cfg: TrainConfig, mnist: Mnist, run_dir: Path, verbose=None) -> dict:
     model = build_model(cfg.model)
     history = fit(model, data, cfg, verbose=verbose).history
     info = {"kind": "train", "config": asdict(cfg), "hyperparameters": asdict(cfg.model), **data_info(mnist, cfg, data)}
-    return finish(run_dir, model, data, history, info, started)
+    return finish(run_dir, model, cfg.model, data, history, info, started)
 
 
 def make_tuner(cfg: TuneConfig, run_dir: Path, **kwargs) -> kt.Tuner:
@@ -176,4 +178,4 @@ def retrain_best(tuner: kt.Tuner, cfg: TuneConfig, mnist: Mnist, run_dir: Path, 
     model = build_model(best_model)
     history = fit(model, data, final_cfg, verbose=verbose).history
     info = {"kind": "tune", **found, **data_info(mnist, final_cfg, data)}
-    return finish(run_dir, model, data, history, info, started)
+    return finish(run_dir, model, best_model, data, history, info, started)

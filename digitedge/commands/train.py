@@ -51,7 +51,9 @@ Elastic = option(Optional[float], help="Augmentation: elastic distortion strengt
 Thickness = option(Optional[int], help="Augmentation: strokes thinner/thicker by up to N 3x3 steps; 0: off.")
 Contrast = option(Optional[float], help="Augmentation: contrast changed by up to this fraction; 0: off.")
 Invert = option(Optional[float], help="Augmentation: share of images made dark-on-light; 0: off.")
-ROBUST = ("noise", "blur", "elastic", "thickness", "contrast", "invert")
+Lines = option(Optional[float], help="Augmentation: a straight line across, up to this many px wide; 0: off.")
+Lighting = option(Optional[float], help="Augmentation: uneven light, up to this share of white; 0: off.")
+ROBUST = ("noise", "blur", "elastic", "thickness", "contrast", "invert", "lines", "lighting")
 # tune only: the search.
 Algorithm = option(Optional[str], help="random, hyperband or bayesian.")
 MaxTrials = option(Optional[int], help="Trials to run (random and bayesian).")
@@ -145,7 +147,7 @@ def train(
     dense_units: DenseUnits = None, dropout: Dropout = None, learning_rate: LearningRate = None,
     batch_norm: BatchNorm = None, augment: Augment = None, rotation: Rotation = None, shift: Shift = None,
     zoom: Zoom = None, noise: Noise = None, blur: Blur = None, elastic: Elastic = None, thickness: Thickness = None,
-    contrast: Contrast = None, invert: Invert = None,
+    contrast: Contrast = None, invert: Invert = None, lines: Lines = None, lighting: Lighting = None,
 ) -> None:
     """Train the CNN once with fixed settings and write its report folder."""
     cfg = build_train_config(preset, given_flags(ctx))
