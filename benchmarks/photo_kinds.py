@@ -151,18 +151,30 @@ def broken_strokes(images, labels, seed):
 
 
 def crossed_seven(images, labels, seed):
-    """A 7 with a bar across its stem, as much of Europe writes it."""
+    """A 7 with a bar across its stem, as much of Europe writes it.
+
+    The bar goes across the stem's lower half and must not close a loop: on a thick or slanted 7 a
+    bar too close to the top stroke draws a 9 or a 4, which a person would not read as 7 either.
+    """
     rng = np.random.default_rng(seed)
-    index = _pick(labels, rng, 7)
-    digit = images[index].copy()
-    ys, _ = np.nonzero(digit > 30)
-    y = int(ys.min() + rng.uniform(0.5, 0.62) * (ys.max() - ys.min()))
-    xs = np.nonzero(digit[y] > 100)[0]
-    cx = int(xs.mean()) if len(xs) else 14
-    half = int(rng.integers(3, 6))
-    tilt = int(rng.integers(-1, 2))
-    cv2.line(digit, (cx - half, y + tilt), (cx + half, y - tilt), 255, 2)
-    return synthetic.render_number([digit], [7], seed, out_side=int(rng.integers(200, 900)))
+    while True:
+        digit = images[_pick(labels, rng, 7)].copy()
+        ys, _ = np.nonzero(digit > 30)
+        y = int(ys.min() + rng.uniform(0.55, 0.68) * (ys.max() - ys.min()))
+        xs = np.nonzero(digit[y] > 100)[0]
+        if not len(xs):
+            continue  # no stem at that height
+        crossed = digit.copy()
+        cx, half, tilt = int(xs.mean()), int(rng.integers(3, 6)), int(rng.integers(-1, 2))
+        cv2.line(crossed, (cx - half, y + tilt), (cx + half, y - tilt), 255, 2)
+        if _holes(crossed) == _holes(digit):
+            return synthetic.render_number([crossed], [7], seed, out_side=int(rng.integers(200, 900)))
+
+
+def _holes(digit: np.ndarray) -> int:
+    """Closed loops in a digit's ink (contours with a parent)."""
+    _, hierarchy = cv2.findContours((digit > 100).astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    return 0 if hierarchy is None else int(np.count_nonzero(hierarchy[0][:, 3] >= 0))
 
 
 def out_of_focus(images, labels, seed):
