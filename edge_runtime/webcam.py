@@ -1,7 +1,8 @@
 """Digits live from a camera or a video: the loop is in plain sight in `run`.
 
 Like TFLite's Raspberry Pi classify.py: read a frame, find and recognize the digits,
-draw or print them, count FPS every few frames, and always release the camera.
+draw or print them, count FPS every few frames, and always release the camera. A camera is
+read in its own thread (capture.py): the newest frame wins, and the ones skipped are counted.
 Labels are smoothed over the last few frames per digit (matched by box overlap), so
 they don't flicker when one frame reads a 7 as a 1.
 """
@@ -23,6 +24,7 @@ import numpy as np
 from digitedge.errors import DigitedgeError, SourceError
 
 from . import draw
+from .capture import FrameFeed
 from .nativelog import captured_stderr
 from .recognizer import UNSURE
 
@@ -62,9 +64,10 @@ class Detection:
 
 @dataclass
 class Summary:
-    frames: int
+    frames: int  # frames read and shown
     reason: str  # "ended" (a file's end), "max-frames", "quit"
     seconds: float
+    dropped: int = 0  # a live source's frames replaced by a newer one before they were read (a file: 0)
 
 
 @dataclass
@@ -207,13 +210,14 @@ def open_window(name: str) -> None:
         ) from None
 
 
-def frame_json(n: int, elapsed: float, latency: float, fps: float | None, detections) -> str:
+def frame_json(n: int, elapsed: float, latency: float, fps: float | None, detections, dropped: int = 0) -> str:
     return json.dumps(
         {
             "frame": n,
             "time": round(elapsed, 3),
             "latency_ms": round(1000 * latency, 2),
             "fps": None if fps is None else round(fps, 1),
+            "dropped": dropped,  # so far: frames the camera gave while the previous ones were being read
             "text": "".join(d.text for d in detections),
             "detections": [
                 {
@@ -231,14 +235,18 @@ def frame_json(n: int, elapsed: float, latency: float, fps: float | None, detect
     )
 
 
-def annotate(frame: np.ndarray, detections, roi, fps: float | None, latency: float) -> np.ndarray:
+def annotate(
+    frame: np.ndarray, detections, roi, fps: float | None, latency: float, dropped: int | None = None
+) -> np.ndarray:
+    """The frame with boxes, the reading, FPS, latency and, for a live source, the frames dropped."""
     image = draw.boxes(frame.copy(), detections)
     if roi is not None:
         x, y, w, h = roi
         cv2.rectangle(image, (x, y), (x + w, y + h), (255, 200, 0), 1)
     text = "".join(d.text for d in detections) or "-"
     fps_text = "--" if fps is None else f"{fps:.1f}"
-    draw.label(image, f"{text}   {fps_text} FPS   {1000 * latency:.0f} ms", 4, 24)
+    dropped_text = "" if dropped is None else f"   {dropped} dropped"
+    draw.label(image, f"{text}   {fps_text} FPS   {1000 * latency:.0f} ms{dropped_text}", 4, 24)
     return image
 
 
@@ -260,12 +268,17 @@ def check_roi(roi, frame: np.ndarray) -> None:
 
 
 def run(recognizer, config: WebcamConfig, out=None) -> Summary:
-    """The camera loop. Raises SourceError when the source won't open or a live one drops."""
+    """The camera loop. Raises SourceError when the source won't open or a live one drops.
+
+    A camera or a stream is read in its own thread (capture.FrameFeed): each pass takes the
+    newest frame, and the ones it replaced are counted as dropped. A file is read frame by frame.
+    """
     out = out or sys.stdout
     name = source_name(config.source)
     if config.save_dir is not None:
         config.save_dir.mkdir(parents=True, exist_ok=True)
-    cap = open_source(config.source)
+    live = not is_file(config.source)
+    feed = FrameFeed(open_source(config.source), live)
     smoother = LabelSmoother(config.smooth_frames, getattr(recognizer, "min_confidence", 0.0))
     n, fps, reason = 0, None, "max-frames"
     start = tick = time.perf_counter()
@@ -275,12 +288,12 @@ def run(recognizer, config: WebcamConfig, out=None) -> Summary:
             open_window(config.window)
             window = True
         while config.max_frames is None or n < config.max_frames:
-            ok, frame = cap.read()
+            ok, frame = feed.read()
             if not ok or frame is None:
-                if is_file(config.source):
+                if not live:
                     reason = "ended"
                     break
-                raise SourceError(f"{name}: stopped delivering frames after {n} frames (disconnected?)")
+                raise SourceError(f"{name}: stopped delivering frames after {feed.delivered} frames (disconnected?)")
             n += 1
             if n == 1 and config.roi is not None:
                 check_roi(config.roi, frame)
@@ -290,20 +303,40 @@ def run(recognizer, config: WebcamConfig, out=None) -> Summary:
             if n % config.fps_every == 0:  # averaged over the last fps_every frames
                 now = time.perf_counter()
                 fps, tick = config.fps_every / (now - tick), now
-            if config.headless:
-                out.write(frame_json(n, time.perf_counter() - start, latency, fps, detections) + "\n")
-                out.flush()
-            if not config.headless or config.save_dir is not None:
-                shown = annotate(frame, detections, config.roi, fps, latency)
-                if config.save_dir is not None:
-                    cv2.imwrite(str(config.save_dir / f"frame_{n:06d}.jpg"), shown)
-                if not config.headless:
-                    cv2.imshow(config.window, shown)
-                    if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
-                        reason = "quit"
-                        break
+            shown = Shown(n, time.perf_counter() - start, latency, fps, feed.dropped if live else None)
+            if show(config, frame, detections, shown, out):
+                reason = "quit"
+                break
     finally:
-        cap.release()  # always: a camera left open stays locked for other programs
+        feed.close()  # always, and the thread with it: a camera left open stays locked for other programs
         if window:
             cv2.destroyAllWindows()
-    return Summary(n, reason, time.perf_counter() - start)
+    return Summary(n, reason, time.perf_counter() - start, feed.dropped)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a frame's output says besides its digits."""
+
+    frame: int
+    elapsed: float
+    latency: float
+    fps: float | None
+    dropped: int | None  # None for a file, which drops nothing
+
+
+def show(config: WebcamConfig, frame: np.ndarray, detections, shown: Shown, out) -> bool:
+    """A frame's JSON line, saved image and window; True when q or Esc was pressed."""
+    if config.headless:
+        line = frame_json(shown.frame, shown.elapsed, shown.latency, shown.fps, detections, shown.dropped or 0)
+        out.write(line + "\n")
+        out.flush()
+    if config.headless and config.save_dir is None:
+        return False
+    image = annotate(frame, detections, config.roi, shown.fps, shown.latency, shown.dropped)
+    if config.save_dir is not None:
+        cv2.imwrite(str(config.save_dir / f"frame_{shown.frame:06d}.jpg"), image)
+    if config.headless:
+        return False
+    cv2.imshow(config.window, image)
+    return cv2.waitKey(1) & 0xFF in QUIT_KEYS

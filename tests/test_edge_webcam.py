@@ -14,6 +14,7 @@ from collections import Counter
 import cv2
 import numpy as np
 import pytest
+from camera_helpers import SlowCamera, assert_stopped
 from cli_helpers import errors, run
 from edge_helpers import clear_digits, recognizer
 
@@ -45,6 +46,7 @@ def test_headless_reads_the_numbers_shown(clip):
     assert result.exit_code == 0, result.output
     lines = frames(result)
     assert [f["frame"] for f in lines] == list(range(1, FRAMES_EACH * len(NUMBERS) + 1))
+    assert {f["dropped"] for f in lines} == {0}  # a file is read frame by frame: none dropped
     for first, last, text in shown:
         texts = Counter(f["text"] for f in lines[first - 1 : last])
         assert texts.most_common(1)[0][0] == text, texts
@@ -146,21 +148,26 @@ def test_camera_that_drops_is_released(monkeypatch):
     lines = []
     with pytest.raises(SourceError, match=r"^camera 0: stopped delivering frames after 3 frames"):
         webcam.run(recognizer(), config, out=type("Out", (), {"write": lines.append, "flush": lambda s: None})())
-    assert cap.released and len(lines) == 3
+    last = json.loads(lines[-1])
+    assert cap.released and last["frame"] == len(lines) and last["frame"] + last["dropped"] == 3
 
 
 def test_q_quits_and_releases(monkeypatch):
-    cap = FakeCapture(100)
+    cap = SlowCamera(np.full((240, 320, 3), 220, np.uint8))  # a live camera, never ending
     keys = iter([-1, -1, ord("q")])
-    shown = []
+    shown, labels = [], []
+    label = webcam.draw.label
     monkeypatch.setattr(webcam, "open_source", lambda source: cap)
     monkeypatch.setattr(cv2, "namedWindow", lambda *a: None)
     monkeypatch.setattr(cv2, "imshow", lambda name, image: shown.append(image.shape))
     monkeypatch.setattr(cv2, "waitKey", lambda delay: next(keys))
     monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+    monkeypatch.setattr(webcam.draw, "label", lambda image, text, *a: labels.append(text) or label(image, text, *a))
     summary = webcam.run(recognizer(), webcam.WebcamConfig(source=0))
-    assert summary.reason == "quit" and summary.frames == 3 and cap.released
+    assert summary.reason == "quit" and summary.frames == 3
+    assert_stopped(cap)
     assert shown == [(240, 320, 3)] * 3
+    assert len(labels) == 3 and all(re.fullmatch(r"-   -- FPS   \d+ ms   \d+ dropped", t) for t in labels), labels
 
 
 def test_no_gui_is_a_clear_error(monkeypatch):

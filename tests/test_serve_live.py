@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import warnings
 
 import numpy as np
 import pytest
+from camera_helpers import WAIT, SlowCamera, assert_stopped, detect_while_the_camera_moves_on, number_frame
 from edge_helpers import foreign_model, recognizer
 from helpers import wait_for
 from serve_helpers import files_fixture  # noqa: F401
@@ -24,6 +26,7 @@ with warnings.catch_warnings():  # newer Starlette would rather have httpx2, not
     from starlette.requests import ClientDisconnect  # noqa: E402
     from starlette.testclient import TestClient  # noqa: E402
 
+from digitedge.edge_runtime import webcam  # noqa: E402
 from digitedge.serve.app import ServeConfig, create_app  # noqa: E402
 from digitedge.serve.source import LiveSource, SourceSpec  # noqa: E402
 
@@ -48,6 +51,7 @@ def test_live_stream_reads_the_video_then_reports_its_end(files):
         assert {"frame", "time", "latency_ms", "fps", "text", "detections"} <= set(frame)
         health = c.get("/api/health").json()
         assert health["frames_processed"] == 16 and health["source"]["status"] == "ended"
+        assert health["frames_dropped"] == 0 and {e.get("dropped", 0) for e in seen} == {0}  # a file drops none
         assert health["last_error"]["where"] == "source"
         jpeg = c.get("/api/frame.jpg")
         assert jpeg.headers["content-type"] == "image/jpeg" and jpeg.content[:2] == b"\xff\xd8"
@@ -115,6 +119,53 @@ def test_a_camera_that_drops_is_reported_and_reopened(monkeypatch):
     finally:
         source.stop()
     assert all(c.released for c in opened) and source.status == "stopped"
+
+
+def test_a_live_camera_drops_frames_and_health_counts_them(monkeypatch, edge_mnist):
+    """The live view reads a camera as `digitedge webcam` does: in a thread of its own, the newest
+    frame wins, and the frames dropped are in every event, on the overlay and in /api/health."""
+    camera = SlowCamera(number_frame(edge_mnist, "4025"))
+    monkeypatch.setattr(webcam, "open_source", lambda source: camera)
+    monkeypatch.setattr(webcam, "detect", detect_while_the_camera_moves_on(camera, webcam.detect))
+    app = create_app(ServeConfig(camera=0))
+    runtime = app.state.runtime
+    with TestClient(app) as c:
+        shown = [e for e in events(c.get("/api/stream?limit=5")) if e["frame"]]
+        health = c.get("/api/health").json()
+    assert shown and all(e["text"] == "4025" for e in shown), shown
+    dropped = [e["dropped"] for e in shown]
+    assert dropped == sorted(dropped) and dropped[-1] >= shown[-1]["frame"] - 1 >= 1
+    assert health["frames_dropped"] >= dropped[-1] and health["source"]["dropped"] >= dropped[-1]
+    assert health["source"]["kind"] == "camera" and health["last_error"] is None
+    assert runtime.source.released
+    assert_stopped(camera)
+    final = runtime.health()  # stopped: the counts stand still and agree
+    assert final["frames_dropped"] == final["source"]["dropped"] >= health["frames_dropped"]
+
+
+def test_a_camera_that_hangs_does_not_hold_up_shutdown(edge_mnist):
+    """A camera stuck in its read (unplugged mid-frame): stop() ends the live thread at once and
+    leaves the camera to the capture thread, which releases it when the read comes back."""
+    unstuck = threading.Event()
+
+    class Hanging(SlowCamera):
+        def read(self):
+            if len(self.given) >= 3:
+                unstuck.wait(WAIT)
+            return super().read()
+
+    camera = Hanging(number_frame(edge_mnist, "317"), period=0.0)
+    source = LiveSource(SourceSpec(0), recognizer(), opener=lambda spec: camera)
+    source.start()
+    try:
+        wait_for(lambda: len(camera.given) == 3 and source.frames >= 1, what="three frames given, one read")
+        source.stop()
+        assert source.status == "stopped" and source.released
+        assert not [t for t in threading.enumerate() if t.name == "digitedge-source"]
+        assert not camera.released  # never released while inside its read
+    finally:
+        unstuck.set()
+    assert_stopped(camera)
 
 
 def test_no_server_paths_on_the_page_or_the_api(files, tmp_path):

@@ -3,8 +3,10 @@ the digits in each, and keeps the latest annotated JPEG and reading for the page
 
 No web framework here: the app polls `LiveSource.snapshot()` / `.jpeg`. A source that ends
 or drops is reported in its `status` and `error`; a camera or a stream is reopened every
-few seconds, a video file ends (or starts again with `loop`). The capture is released by
-`stop()`, which the app calls on shutdown.
+few seconds, a video file ends (or starts again with `loop`). A camera or a stream is read
+in a thread of its own (edge_runtime.capture, as `digitedge webcam` reads it): the newest
+frame wins and the ones replaced are counted as dropped; a file is read frame by frame. The
+capture is released by `stop()`, which the app calls on shutdown.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import cv2
 import numpy as np
 
 from digitedge.edge_runtime import webcam
+from digitedge.edge_runtime.capture import FrameFeed
 
 Roi = tuple[int, int, int, int]  # x, y, w, h in the frame's pixels
 
@@ -83,7 +86,8 @@ class LiveSource:
         self.on_error = on_error or (lambda message: None)
         self.opener = opener
         self.smoother = webcam.LabelSmoother(smooth_frames, getattr(recognizer, "min_confidence", 0.0))
-        self._cap = opener(spec)  # fails now, at start, when the source will not open at all
+        self._dropped_before = 0  # dropped by the feeds of earlier openings
+        self._feed: Optional[FrameFeed] = self._open()  # fails now, at start, when the source will not open
         if roi is not None:
             self._check_roi()
         self._lock = threading.Lock()
@@ -99,9 +103,12 @@ class LiveSource:
         self.jpeg: Optional[bytes] = None
         self.last: Optional[dict] = None  # the latest frame's JSON, as `webcam --headless` prints it
 
+    def _open(self) -> FrameFeed:
+        return FrameFeed(self.opener(self.spec), live=not self.spec.is_file)
+
     def _check_roi(self) -> None:
-        width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        width = int(self._feed.cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(self._feed.cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         if width > 0 and height > 0:
             try:
                 webcam.check_roi(self.roi, np.empty((height, width), np.uint8))
@@ -119,6 +126,9 @@ class LiveSource:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread and release the camera; safe to call twice."""
         self._stop.set()
+        feed = self._feed
+        if feed is not None and feed.live:  # wakes the thread if it waits for a camera that hangs
+            feed.close()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self._release()
@@ -129,12 +139,19 @@ class LiveSource:
 
     @property
     def released(self) -> bool:
-        return self._cap is None
+        return self._feed is None
+
+    @property
+    def dropped(self) -> int:
+        """Frames a camera gave while earlier ones were being read, never read: the newest wins."""
+        feed = self._feed
+        return self._dropped_before + (feed.dropped if feed is not None else 0)
 
     def _release(self) -> None:
-        cap, self._cap = self._cap, None
-        if cap is not None:
-            cap.release()
+        feed, self._feed = self._feed, None
+        if feed is not None:
+            feed.close()  # stops its capture thread, then releases the camera
+            self._dropped_before += feed.dropped
 
     # --- state ---------------------------------------------------------------------------
 
@@ -157,6 +174,7 @@ class LiveSource:
                 "status": self.status,
                 "error": self.error,
                 "frames": self.frames,
+                "dropped": self.dropped,
                 "fps": round(self.fps(), 2),
                 "roi": list(self.roi) if self.roi else None,
             }
@@ -173,14 +191,14 @@ class LiveSource:
     # --- the thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        fps = self._cap.get(cv2.CAP_PROP_FPS) if self._cap is not None else 0
+        fps = self._feed.cap.get(cv2.CAP_PROP_FPS) if self._feed is not None and self.spec.is_file else 0
         period = 1.0 / fps if self.spec.is_file and 1 <= fps <= 240 else 0.0  # a file plays in real time
         self._set_status("running")
         next_at = time.monotonic()
         while not self._stop.is_set():
-            ok, frame = (False, None) if self._cap is None else self._cap.read()
+            ok, frame = (False, None) if self._feed is None else self._feed.read()
             if not ok or frame is None:
-                if not self._lost():
+                if self._stop.is_set() or not self._lost():
                     break
                 next_at = time.monotonic()
                 continue
@@ -200,19 +218,20 @@ class LiveSource:
     def _lost(self) -> bool:
         """The source gave no frame: loop, end, or reopen it. False when the thread should stop."""
         if self.spec.is_file:
-            if self.spec.loop and self.frames > self._looped_at and self._cap is not None:
+            if self.spec.loop and self.frames > self._looped_at and self._feed is not None:
                 self._looped_at = self.frames  # no frame since the last restart: the file is done
-                self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                self._feed.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 return True
             self._set_status("ended", f"{self.spec.shown}: the video ended after {self.frames} frames")
             self._release()
             return False
-        self._release()
-        message = f"{self.spec.shown}: stopped delivering frames after {self.frames} frames (disconnected?)"
+        self._release()  # every frame it gave was read or dropped: the newest is read before the end
+        given = self.frames + self.dropped
+        message = f"{self.spec.shown}: stopped delivering frames after {given} frames (disconnected?)"
         self._set_status("reconnecting", f"{message}; reopening it every {self.REOPEN_SECONDS:.0f} s")
         while not self._stop.wait(self.REOPEN_SECONDS):
             try:
-                self._cap = self.opener(self.spec)
+                self._feed = self._open()
             except Exception as e:  # noqa: BLE001 - keep trying until it is back or we stop
                 with self._lock:
                     self.error = f"{message}; reopening it every {self.REOPEN_SECONDS:.0f} s: {e}"
@@ -228,7 +247,8 @@ class LiveSource:
         latency = time.perf_counter() - t0
         self._times.append(time.monotonic())
         fps = self.fps() if len(self._times) > 1 else None
-        image = webcam.annotate(frame, detections, self.roi, fps, latency)
+        dropped = self.dropped
+        image = webcam.annotate(frame, detections, self.roi, fps, latency, None if self.spec.is_file else dropped)
         side = max(image.shape[:2])
         if side > self.MAX_STREAM_SIDE:
             k = self.MAX_STREAM_SIDE / side
@@ -236,7 +256,7 @@ class LiveSource:
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
         elapsed = time.perf_counter() - self._started
-        event = json.loads(webcam.frame_json(self.frames + 1, elapsed, latency, fps, detections))
+        event = json.loads(webcam.frame_json(self.frames + 1, elapsed, latency, fps, detections, dropped))
         with self._lock:
             self.frames += 1
             self.last = event
