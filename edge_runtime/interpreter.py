@@ -2,7 +2,8 @@
 
 Backends: ai-edge-litert (the current one) and tflite-runtime (older Pis, numpy<2).
 Shapes, dtypes, scale and zero point are read from the model's own tensor details,
-never assumed, so float32, uint8 and int8 models all run through the same code.
+never assumed, so float32, uint8 and int8 models all run through the same code; a
+model made elsewhere is fed the layout, range and polarity it wants (convention.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ import numpy as np
 
 from digitedge.errors import ModelError
 
-from .metadata import FlatBufferError
+from .convention import (
+    MIN_SHARE,
+    RANGES,
+    Convention,
+    Detection,
+    Override,
+    candidates,
+    detect,
+    from_metadata,
+    with_override,
+)
+from .metadata import FlatBufferError, read_metadata
 from .modelfile import check_model_bytes
 from .nativelog import captured_stderr
 
@@ -65,6 +77,8 @@ class TensorSpec:
     dtype: np.dtype
     scale: float  # 0.0 when the tensor is not quantized
     zero_point: int
+    dynamic_batch: bool = False  # the file leaves the batch dimension open (-1)
+    name: str = ""
 
     @property
     def quantized(self) -> bool:
@@ -73,23 +87,37 @@ class TensorSpec:
 
 def _spec(detail: dict) -> TensorSpec:
     scale, zero_point = detail.get("quantization", (0.0, 0))
+    signature = detail.get("shape_signature", detail["shape"])
     return TensorSpec(
         tuple(int(d) for d in detail["shape"]),
         np.dtype(detail["dtype"]),
         float(scale),
         int(zero_point),
+        len(signature) > 0 and int(signature[0]) == -1,
+        str(detail.get("name", "")),
     )
 
 
-class Model:
-    """One loaded .tflite: floats in [0, 1] of shape (28, 28, 1) in, class scores out."""
+# (file, size, time, override) -> Detection: a server loads one model per worker, detected once.
+_DETECTED: dict[tuple, Detection] = {}
 
-    def __init__(self, path: str | Path, backend: str = "auto", threads: int | None = None):
+
+class Model:
+    """One loaded .tflite: floats in [0, 1] of shape (28, 28, 1), white on black, in; class scores out.
+
+    The model's own input convention (layout, range, polarity) is applied here: from its
+    digitedge metadata, from `override`, or detected on the bundled digits (convention.py).
+    """
+
+    def __init__(self, path: str | Path, backend: str = "auto", threads: int | None = None,
+                 override: Override | None = None):
         self.path = Path(path)
         if threads is not None and threads < 1:
             raise ModelError(f"threads must be at least 1, not {threads}")
         self.backend, cls = interpreter_class(backend)
         check_model_file(self.path)
+        self.metadata = _read_metadata(self.path)
+        override = override if override is not None else Override()
         try:
             # drop "INFO: Created TensorFlow Lite XNNPACK delegate", which no setting turns off
             with captured_stderr(keep=lambda line: not line.startswith("INFO: ")):
@@ -98,53 +126,165 @@ class Model:
         except (ValueError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelError(f"{self.path}: not a usable TFLite model ({first})") from None
-        inputs, outputs = (
-            self.interpreter.get_input_details(),
-            self.interpreter.get_output_details(),
-        )
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelError(
-                f"{self.path}: model has {len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1"
-            )
-        self.input, self.output = _spec(inputs[0]), _spec(outputs[0])
-        self._input_index, self._output_index = inputs[0]["index"], outputs[0]["index"]
+        self._pick_tensors()
         self._check_shapes()
+        self.detection: Detection | None = None
+        if self.metadata is not None:
+            self.convention = with_override(from_metadata(self.metadata), override)
+        else:
+            self.convention = self._detect(override)
+
+    def _pick_tensors(self) -> None:
+        """The input, the scores output and (when the metadata marks one) the features output."""
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1:
+            raise ModelError(f"{self.path}: model has {len(inputs)} inputs, expected 1 (a 28x28 image)")
+        marked = (self.metadata or {}).get("outputs") or {}
+        by_name = {d["name"]: d for d in outputs}
+        for role in ("scores", "features"):
+            if role in marked and marked[role] not in by_name:
+                raise ModelError(f"{self.path}: its metadata names {marked[role]!r} as the {role} output, "
+                                 f"but the model's outputs are {', '.join(sorted(by_name))}")
+        if "scores" in marked:
+            scores = by_name[marked["scores"]]
+        elif len(outputs) == 1:
+            scores = outputs[0]
+        else:
+            raise ModelError(f"{self.path}: model has {len(outputs)} outputs and none is marked as the "
+                             "class scores (digitedge metadata \"outputs\": {\"scores\": NAME})")
+        self.input, self.output = _spec(inputs[0]), _spec(scores)
+        self.features_output = _spec(by_name[marked["features"]]) if "features" in marked else None
+        self._input_index, self._output_index = inputs[0]["index"], scores["index"]
+        self._features_index = by_name[marked["features"]]["index"] if "features" in marked else None
 
     def _check_shapes(self) -> None:
-        size = tuple(d for d in self.input.shape[1:] if d != 1) if len(self.input.shape) > 1 else ()
-        if len(self.input.shape) not in (3, 4) or self.input.shape[0] not in (1, -1) or size != (28, 28):
+        dims = tuple(d for d in self.input.shape[1:] if d != 1)
+        if len(self.input.shape) not in (2, 3, 4) or self.input.shape[0] not in (1, -1) or \
+                dims not in ((28, 28), (784,)):
             raise ModelError(
                 f"{self.path}: model input is {shape_text(self.input.shape)}, "
                 "expected 1x28x28x1 (a 28x28 grayscale image)"
             )
-        if len(self.output.shape) != 2 or self.output.shape[0] not in (1, -1) or self.output.shape[1] < 2:
+        size = int(np.prod(self.output.shape[1:])) if len(self.output.shape) > 1 else 0
+        if len(self.output.shape) != 2 or self.output.shape[0] not in (1, -1) or size < 2:
             raise ModelError(f"{self.path}: model output is {shape_text(self.output.shape)}, expected 1xN class scores")
+        wanted = len(self.metadata.get("labels", range(10))) if self.metadata is not None else 10
+        if size != wanted:
+            what = "its metadata lists" if self.metadata is not None else "a digit model has"
+            raise ModelError(f"{self.path}: model outputs {size} class scores, but {what} {wanted} classes")
+
+    def _detect(self, override: Override) -> Convention:
+        """No metadata: the convention that reads the bundled digits best (or the one given)."""
+        spec = self.input
+        real = None
+        if spec.quantized:
+            info = np.iinfo(spec.dtype)
+            real = ((info.min - spec.zero_point) * spec.scale, (info.max - spec.zero_point) * spec.scale)
+        options = candidates(spec.dtype, spec.quantized, override, real)
+        stat = self.path.stat()
+        key = (str(self.path.resolve()), stat.st_mtime_ns, stat.st_size, override)
+        if key not in _DETECTED:
+            _DETECTED[key] = detect(self._read, options)
+        self.detection = found = _DETECTED[key]
+        if found.searched and found.correct < MIN_SHARE * found.total:
+            raise ModelError(
+                f"{self.path}: no digitedge metadata, and no input convention reads the bundled digits "
+                f"(best: {self.convention_text(found.convention)}, {found.share_text}; "
+                f"{MIN_SHARE:.0%} needed): give --input-range and --invert if you know them"
+            )
+        return found.convention
+
+    def convention_text(self, convention: Convention | None = None) -> str:
+        """e.g. "float 0-255, white on black"."""
+        return (convention or self.convention).text(self.input.dtype, self.input.quantized)
+
+    def bundled_reading(self) -> Detection:
+        """How many bundled digits the model reads under its convention (detection's count when it detected)."""
+        return self.detection or detect(self._read, [self.convention])
+
+    def convention_note(self) -> str | None:
+        """For a model without metadata: how its convention was found, and how well it reads."""
+        if self.detection is None:
+            return None
+        how = "detected" if self.detection.searched else "given"
+        return f"no digitedge metadata: input {how} as {self.convention_text()} ({self.detection.share_text})"
+
+    def _read(self, images: np.ndarray, convention: Convention) -> np.ndarray:
+        """Class probabilities (n, classes) under a convention: one invoke for all when the batch is open."""
+        if not self.input.dynamic_batch:
+            scores = [self._invoke(self.prepare(x, convention))[0] for x in images]
+        else:
+            self.interpreter.resize_tensor_input(self._input_index, self.batch_shape(len(images)))
+            self.interpreter.allocate_tensors()
+            try:
+                scores = self._invoke(self.prepare(images, convention))[0].reshape(len(images), -1)
+            finally:
+                self.interpreter.resize_tensor_input(self._input_index, self.batch_shape(1))
+                self.interpreter.allocate_tensors()
+        return np.stack([as_probabilities(self.dequantize_output(row)) for row in scores])
 
     @property
     def num_classes(self) -> int:
-        return self.output.shape[1]
+        return int(np.prod(self.output.shape[1:]))
 
-    def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        """Floats in [0, 1] -> the model's input dtype, via its own scale and zero point."""
-        x = x.reshape((1,) + tuple(abs(d) for d in self.input.shape[1:]))
-        if not self.input.quantized:
-            return x.astype(self.input.dtype)
-        info = np.iinfo(self.input.dtype)
-        q = np.round(x / self.input.scale + self.input.zero_point)
-        return np.clip(q, info.min, info.max).astype(self.input.dtype)
+    @property
+    def scores_index(self) -> int:
+        return self._output_index
 
-    def dequantize_output(self, y: np.ndarray) -> np.ndarray:
+    def batch_shape(self, n: int) -> list[int]:
+        """The input's shape for n images (n > 1 only where the batch dimension is open)."""
+        return [n] + [abs(d) for d in self.input.shape[1:]]
+
+    def prepare(self, x: np.ndarray, convention: Convention | None = None) -> np.ndarray:
+        """Floats in [0, 1], white on black, (28, 28, 1) or (n, 28, 28, 1) -> the model's input:
+        its layout, polarity, range and dtype (quantized with its own scale and zero point)."""
+        convention = convention or self.convention
+        n = x.size // 784
+        v = np.asarray(x, dtype=np.float32)
+        if convention.invert:
+            v = 1.0 - v
+        if convention.range != "0-1":  # ours: no work added on the hot path
+            v = RANGES[convention.range](v)
+        spec = self.input
+        if spec.quantized:
+            v = np.round(v / spec.scale + spec.zero_point)
+        elif np.issubdtype(spec.dtype, np.signedinteger):
+            v = v - 128.0  # a raw pixel into a signed type: centred, as int8 input without parameters is
+        if np.issubdtype(spec.dtype, np.integer):
+            info = np.iinfo(spec.dtype)
+            v = np.clip(v, info.min, info.max)
+        return v.astype(spec.dtype).reshape(self.batch_shape(n))
+
+    quantize_input = prepare  # the name the benchmarks know it by
+
+    def dequantize_output(self, y: np.ndarray, spec: TensorSpec | None = None) -> np.ndarray:
+        spec = spec or self.output
         y = y.reshape(-1)
-        if self.output.quantized:
-            return (y.astype(np.float32) - self.output.zero_point) * self.output.scale
+        if spec.quantized:
+            return (y.astype(np.float32) - spec.zero_point) * spec.scale
         return y.astype(np.float32)
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """One image as floats in [0, 1] (28, 28, 1) -> class probabilities (num_classes,)."""
-        self.interpreter.set_tensor(self._input_index, self.quantize_input(x))
+    def _invoke(self, model_input: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        self.interpreter.set_tensor(self._input_index, model_input)
         self.interpreter.invoke()
-        scores = self.dequantize_output(self.interpreter.get_tensor(self._output_index))
-        return as_probabilities(scores)
+        features = None if self._features_index is None else self.interpreter.get_tensor(self._features_index)
+        return self.interpreter.get_tensor(self._output_index), features
+
+    def run(self, x: np.ndarray, features: bool = False):
+        """One image as floats in [0, 1] (28, 28, 1) -> class probabilities (num_classes,);
+        with features=True, (probabilities, the features output's vector) for models that mark one."""
+        if features and self.features_output is None:
+            raise ModelError(f"{self.path}: the model has no features output (its metadata marks none)")
+        scores, feats = self._invoke(self.prepare(x))
+        probabilities = as_probabilities(self.dequantize_output(scores))
+        return (probabilities, self.dequantize_output(feats, self.features_output)) if features else probabilities
+
+
+def _read_metadata(path: Path) -> dict | None:
+    try:
+        return read_metadata(path)
+    except (FlatBufferError, ValueError) as e:
+        raise ModelError(f"{path}: unreadable digitedge metadata ({e})") from None
 
 
 def as_probabilities(scores: np.ndarray) -> np.ndarray:

@@ -77,3 +77,42 @@ def check_model_bytes(data: bytes) -> None:
         raise FlatBufferError("no subgraph")
     for i in range(subgraphs):
         _check_subgraph(r, r.table_at(sub_start, i), buffers, opcodes)
+
+
+# OperatorCode fields and the tensor types that are floating point (schema.fbs).
+OPCODE_DEPRECATED_BUILTIN, OPCODE_CUSTOM, OPCODE_BUILTIN = 0, 1, 3
+TENSOR_TYPE = 1
+FLOAT_TYPES = {0: "float32", 1: "float16", 7: "float64"}
+
+
+def _op_name(code: int) -> str:
+    """A builtin operator's name from the schema ai-edge-litert ships; its number where there is none."""
+    try:
+        from ai_edge_litert.schema_py_generated import BuiltinOperator
+    except ImportError:  # tflite-runtime ships no schema
+        return f"BUILTIN_{code}"
+    names = {v: k for k, v in vars(BuiltinOperator).items() if k.isupper()}
+    return names.get(code, f"BUILTIN_{code}")
+
+
+def model_summary(data: bytes) -> dict:
+    """What the main subgraph computes: {"ops": {name: count}, "float_tensors": n} (0: fully integer).
+
+    The bytes must have passed check_model_bytes."""
+    r = _Reader(data)
+    model = r.indirect(0)
+    codes_start, n_codes = r.vector(model, MODEL_OPCODES)
+    names = []
+    for i in range(n_codes):
+        code = r.table_at(codes_start, i)
+        builtin = max(r.scalar(code, OPCODE_DEPRECATED_BUILTIN, "<b"), r.scalar(code, OPCODE_BUILTIN, "<i"))
+        names.append(r.string(code, OPCODE_CUSTOM) if builtin == 32 else _op_name(builtin))  # 32: CUSTOM
+    subgraph = r.table_at(r.vector(model, MODEL_SUBGRAPHS)[0], 0)
+    ops: dict[str, int] = {}
+    ops_start, n_ops = r.vector(subgraph, SUBGRAPH_OPERATORS)
+    for i in range(n_ops):
+        name = names[r.scalar(r.table_at(ops_start, i), OPERATOR_OPCODE, "<I")]
+        ops[name] = ops.get(name, 0) + 1
+    tensors_start, n_tensors = r.vector(subgraph, SUBGRAPH_TENSORS)
+    floats = sum(r.scalar(r.table_at(tensors_start, i), TENSOR_TYPE, "<b") in FLOAT_TYPES for i in range(n_tensors))
+    return {"ops": ops, "float_tensors": floats}
