@@ -73,15 +73,9 @@ def _pack_aligned(self, builder):
 
 def embed(model_bytes: bytes, meta: dict) -> bytes:
     """model_bytes with meta as its "digitedge" metadata entry (replacing one already there)."""
-    import flatbuffers
-
     schema = _schema()
-    if model_bytes[4:8] != FILE_IDENTIFIER:
-        raise ConvertError("not a TFLite FlatBuffer (no TFL3 identifier)")
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model_bytes, 0))
+    model = unpack(model_bytes)
     buffers = model.buffers or []
-    if any(b.offset > 1 for b in buffers):
-        raise ConvertError("models with buffers outside the FlatBuffer (over 2 GB) are not supported")
     payload = np.frombuffer(json.dumps(meta, sort_keys=False).encode("utf-8"), dtype=np.uint8)
     entries = [m for m in (model.metadata or []) if _name(m) == METADATA_NAME]
     if entries:
@@ -93,10 +87,28 @@ def embed(model_bytes: bytes, meta: dict) -> bytes:
         entry.buffer = len(buffers) - 1
         model.metadata = [*(model.metadata or []), entry]
     model.buffers = buffers
-    aligned = type("AlignedBufferT", (schema.BufferT,), {"Pack": _pack_aligned})
-    for b in buffers:
+    return pack(model, len(model_bytes) + len(payload))
+
+
+def unpack(model_bytes: bytes):
+    """The model as the schema's object API (ModelT), to change and pack() again."""
+    schema = _schema()
+    if model_bytes[4:8] != FILE_IDENTIFIER:
+        raise ConvertError("not a TFLite FlatBuffer (no TFL3 identifier)")
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model_bytes, 0))
+    if any(b.offset > 1 for b in model.buffers or []):
+        raise ConvertError("models with buffers outside the FlatBuffer (over 2 GB) are not supported")
+    return model
+
+
+def pack(model, size_hint: int) -> bytes:
+    """A ModelT back to .tflite bytes, buffers aligned as the converter writes them."""
+    import flatbuffers
+
+    aligned = type("AlignedBufferT", (_schema().BufferT,), {"Pack": _pack_aligned})
+    for b in model.buffers or []:
         b.__class__ = aligned
-    builder = flatbuffers.Builder(len(model_bytes) + len(payload) + 1024)
+    builder = flatbuffers.Builder(size_hint + 1024)
     builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
     return bytes(builder.Output())
 

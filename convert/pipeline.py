@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitedge.convert import calibration, output, source, tflite, verify
+from digitedge.convert import calibration, features, output, source, tflite, verify
 from digitedge.convert import metadata as meta_mod
 from digitedge.convert.errors import AccuracyGateError, ConvertError, FormatError
 
@@ -62,6 +62,17 @@ class Row:
     gate: str  # "passed", "refused" or "-" (no gate for this format)
     data: bytes = field(default=b"", repr=False)  # the verified bytes, metadata included
     written: bool = False
+    features: dict | None = None  # the feature output against Keras' (None: one output)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What every format is checked against: test images, labels, and Keras' outputs on them."""
+    x: np.ndarray
+    y: np.ndarray
+    probs: np.ndarray
+    features: np.ndarray | None  # None: the model has no feature layer (one output)
+    feature_layer: str | None
 
 
 @dataclass
@@ -113,8 +124,9 @@ def run(plan: Plan | Settings, mnist, progress: Callable[[str], None] = _noop) -
     if isinstance(plan, Settings):
         plan = check_inputs(plan)
     s = plan.settings
-    model = source.load(plan.source)
-    progress(f"loaded {plan.source.path} (sha256 {plan.source.sha256[:12]})")
+    model, layer = features.with_features(source.load(plan.source))
+    progress(f"loaded {plan.source.path} (sha256 {plan.source.sha256[:12]})"
+             + (f"; features: the input of {layer!r}, a second output" if layer else "; no feature output"))
 
     cal_images, cal_info = None, None
     if "int8" in plan.formats:
@@ -132,10 +144,11 @@ def run(plan: Plan | Settings, mnist, progress: Callable[[str], None] = _noop) -
     verification = {"images": len(test_idx), "full_test_set": full, "seed": None if full else s.seed,
                     "from": "MNIST test images"}
     progress(f"verifying on {len(test_idx)} test images" + (" (the full test set)" if full else ""))
-    keras_probs = verify.as_probabilities(model.predict(x_test, batch_size=256, verbose=0))
+    outputs = model.predict(x_test, batch_size=256, verbose=0)
+    scores, feats = (outputs[0], outputs[1]) if layer else (outputs, None)
+    ref = Reference(x_test, y_test, verify.as_probabilities(scores), feats, layer)
 
-    rows = [_convert_one(plan, fmt, model, cal_images, cal_info, x_test, y_test, keras_probs, progress)
-            for fmt in plan.formats]
+    rows = [_convert_one(plan, fmt, model, cal_images, cal_info, ref, progress) for fmt in plan.formats]
     result = Result(plan, rows, cal_info, verification)
     if result.refused:
         return result  # nothing written: the folder keeps describing the models it holds
@@ -151,32 +164,48 @@ def run(plan: Plan | Settings, mnist, progress: Callable[[str], None] = _noop) -
     return result
 
 
-def _convert_one(plan: Plan, fmt, model, cal_images, cal_info, x_test, y_test, keras_probs, progress) -> Row:
+def _convert_one(plan: Plan, fmt, model, cal_images, cal_info, ref: Reference, progress) -> Row:
     s = plan.settings
     raw = tflite.convert(model, fmt, cal_images, plan.io)
+    if ref.feature_layer:
+        raw = features.order_outputs(raw)
     tensors = verify.io_info(raw)
     if fmt == "int8" and plan.io == "uint8":
         check_raw_pixel(tensors["input"])
-    probs = verify.run_tflite(raw, x_test)
-    cmp = verify.compare(keras_probs, probs, y_test)
+    outputs = verify.run_outputs(raw, ref.x)
+    probs = verify.as_probabilities(outputs[0])
+    cmp = verify.compare(ref.probs, probs, ref.y)
     accuracy = {"tflite": cmp.tflite_accuracy, "keras": cmp.keras_accuracy, "agreement": cmp.agreement,
                 "max_prob_diff": round(cmp.max_prob_diff, 6), "images": cmp.images,
                 "full_test_set": cmp.images == TEST_IMAGES}
     extra = {"calibration_samples": cal_info["samples"]} if fmt == "int8" and cal_info else {}
+    if ref.feature_layer:
+        extra.update(feature_metadata(fmt, ref, tensors, outputs[1]))
     meta = meta_mod.build(quantization=fmt, tensors=tensors, source_name=plan.source.path.name,
                           source_sha256=plan.source.sha256, accuracy=accuracy, extra=extra)
     data = meta_mod.embed(raw, meta)
-    # The final bytes are the ones verified: metadata reads back, predictions unchanged.
+    # The final bytes are the ones verified: metadata reads back, outputs unchanged.
     if read_back(data) != meta:
         raise ConvertError(f"{fmt}: the embedded metadata does not read back")
-    if not np.array_equal(verify.run_tflite(data, x_test), probs):
+    if not all(np.array_equal(a, b) for a, b in zip(verify.run_outputs(data, ref.x), outputs)):
         raise ConvertError(f"{fmt}: embedding the metadata changed the model's outputs")
     gate = "-"
     if fmt == "int8":
         gate = "refused" if cmp.drop_pp > s.max_int8_drop else "passed"
     progress(f"{fmt}: {len(data) / 1024:.0f} KB, accuracy {100 * cmp.tflite_accuracy:.2f}% "
              f"(Keras {100 * cmp.keras_accuracy:.2f}%), agreement {100 * cmp.agreement:.2f}%")
-    return Row(fmt, plan.target(fmt).name, len(data), cmp, tensors, gate, data)
+    return Row(fmt, plan.target(fmt).name, len(data), cmp, tensors, gate, data, features=extra.get("features"))
+
+
+def feature_metadata(fmt: str, ref: Reference, tensors: dict, tflite_features: np.ndarray) -> dict:
+    """The metadata's "outputs" (which output is which) and "features" (how close to Keras);
+    features too far from Keras' stop the conversion."""
+    error = features.feature_error(ref.features, tflite_features)
+    if error["mean_relative_error"] > features.MAX_FEATURE_ERROR:
+        raise ConvertError(f"{fmt}: the features differ from Keras' by {error['mean_relative_error']:.3f} "
+                           f"(mean relative error), more than {features.MAX_FEATURE_ERROR:g}; no model written")
+    return {"outputs": {"scores": features.SCORES, "features": features.FEATURES},
+            "features": {"layer": ref.feature_layer, **tensors["features"], **error}}
 
 
 def read_back(data: bytes) -> dict | None:

@@ -15,7 +15,7 @@ def report_dict(result) -> dict:
         formats[r.format] = {
             "file": r.file, "bytes": r.size, "written": r.written,
             "size_vs_float32": round(r.size / float32, 4) if float32 else None,
-            "input": r.tensors["input"], "output": r.tensors["output"],
+            "input": r.tensors["input"], "output": r.tensors["output"], "features": r.features,
             **r.comparison.as_dict(), "gate": r.gate,
         }
     return {
@@ -69,6 +69,12 @@ def results_table(result):
         lines.append(f"int8 calibrated on {cal['samples']} training images, balanced across the digits "
                      f"({min(cal['per_digit'])}-{max(cal['per_digit'])} each, seed {cal['seed']}); "
                      f"int8 input/output {result.plan.io}")
+    with_features = [r for r in result.rows if r.features]
+    if with_features:
+        worst = max(with_features, key=lambda r: r.features["mean_relative_error"])
+        lines.append(f"features ({worst.features['size']}, the input of {worst.features['layer']!r}) are a second "
+                     f"output; largest mean relative error against Keras {worst.features['mean_relative_error']:.4f} "
+                     f"({worst.format}), allowed {worst.features['tolerance']:g}")
     if any(r.gate != "-" for r in result.rows):
         lines.append(f"gate: int8 may lose at most {s.max_int8_drop:g} percentage points; "
                      "a refused int8 holds back every format")

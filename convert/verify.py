@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from digitedge.convert.errors import ConvertError
+from digitedge.edge_runtime.features import dequantize, quantize  # the device's own, so both quantize alike
 
 BATCH = 200  # images per invoke: batching makes 10,000 images quick on one thread
 
@@ -38,25 +39,13 @@ def tensor_info(detail: dict) -> dict:
 
 
 def io_info(model_bytes: bytes) -> dict:
+    """The input's and the scores' tensor info; the features' too when there is a second output."""
     interpreter = interpreter_for(model_bytes)
-    return {"input": tensor_info(interpreter.get_input_details()[0]),
-            "output": tensor_info(interpreter.get_output_details()[0])}
-
-
-def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    dtype = np.dtype(detail["dtype"])
-    scale, zero_point = detail.get("quantization", (0.0, 0))
-    if not np.issubdtype(dtype, np.integer) or not scale:
-        return x.astype(dtype)
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
-
-
-def dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
-    scale, zero_point = detail.get("quantization", (0.0, 0))
-    if np.issubdtype(y.dtype, np.integer) and scale:
-        return (y.astype(np.float32) - zero_point) * np.float32(scale)
-    return y.astype(np.float32)
+    outputs = interpreter.get_output_details()
+    info = {"input": tensor_info(interpreter.get_input_details()[0]), "output": tensor_info(outputs[0])}
+    if len(outputs) > 1:
+        info["features"] = tensor_info(outputs[1])
+    return info
 
 
 def as_probabilities(scores: np.ndarray) -> np.ndarray:
@@ -69,22 +58,28 @@ def as_probabilities(scores: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def run_tflite(model_bytes: bytes, images: np.ndarray, batch: int = BATCH) -> np.ndarray:
-    """Class probabilities (n, classes) of float images in [0, 1], shape (n, 28, 28, 1)."""
+def run_outputs(model_bytes: bytes, images: np.ndarray, batch: int = BATCH) -> list[np.ndarray]:
+    """Every output, dequantized, in the model's order, for float images in [0, 1] (n, 28, 28, 1)."""
     interpreter = interpreter_for(model_bytes)
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    results, size = [], None
+    inp, outs = interpreter.get_input_details()[0], interpreter.get_output_details()
+    results, size = [[] for _ in outs], None
     for start in range(0, len(images), batch):
         chunk = images[start : start + batch]
         if len(chunk) != size:
             interpreter.resize_tensor_input(inp["index"], [len(chunk), *images.shape[1:]])
             interpreter.allocate_tensors()
-            inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+            inp, outs = interpreter.get_input_details()[0], interpreter.get_output_details()
             size = len(chunk)
         interpreter.set_tensor(inp["index"], quantize(chunk, inp))
         interpreter.invoke()
-        results.append(dequantize(interpreter.get_tensor(out["index"]), out))
-    return as_probabilities(np.concatenate(results))
+        for found, out in zip(results, outs):
+            found.append(dequantize(interpreter.get_tensor(out["index"]), out))
+    return [np.concatenate(found) for found in results]
+
+
+def run_tflite(model_bytes: bytes, images: np.ndarray, batch: int = BATCH) -> np.ndarray:
+    """Class probabilities (n, classes) of float images in [0, 1], shape (n, 28, 28, 1): output 0."""
+    return as_probabilities(run_outputs(model_bytes, images, batch)[0])
 
 
 def verification_indices(total: int, n: int, seed: int) -> np.ndarray:

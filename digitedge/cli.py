@@ -11,7 +11,19 @@ from typing import Optional
 import typer
 
 from digitedge import __version__
-from digitedge.commands import bench, calibration, convert, data, edge, photos, robust, serve, train
+from digitedge.commands import (
+    bench,
+    calibration,
+    convert,
+    data,
+    edge,
+    inspect,
+    personalize,
+    photos,
+    robust,
+    serve,
+    train,
+)
 from digitedge.quiet import quiet_tensorflow
 
 app = typer.Typer(
@@ -35,6 +47,8 @@ app.command()(robust.evaluate)
 app.command()(robust.baselines)
 app.command()(calibration.calibration)
 app.command()(photos.photos)
+app.command()(personalize.personalize)
+app.command()(inspect.inspect)
 
 
 def show_version(value: bool) -> None:

@@ -191,14 +191,94 @@ def test_a_model_without_metadata_still_runs_with_defaults_and_a_warning(every_f
 
 
 def strip_digitedge_metadata(model_bytes: bytes) -> bytes:
+    """The model as one made elsewhere: no digitedge metadata, and one output (the scores)."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model_bytes, 0))
     model.metadata = [m for m in model.metadata or [] if m.name not in (b"digitedge", "digitedge")]
+    model.subgraphs[0].outputs = model.subgraphs[0].outputs[:1]
+    for signature in model.signatureDefs or []:
+        signature.outputs = signature.outputs[:1]
     builder = flatbuffers.Builder(len(model_bytes))
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def test_features_are_a_second_output_named_in_the_metadata(every_format, quick_model):
+    """Scores first, features second, in every format; the metadata says which is which."""
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    from digitedge.edge_runtime.metadata import read_metadata
+
+    out, report, stdout = every_format
+    size = keras.models.load_model(quick_model).layers[-1].input.shape[-1]
+    for fmt in ALL_FORMATS:
+        interpreter = Interpreter(model_path=str(out / f"model_{fmt}.tflite"))
+        details = interpreter.get_output_details()
+        assert [(d["name"], d["shape"].tolist()) for d in details] == [("scores", [1, 10]), ("features", [1, size])]
+        meta = read_metadata(out / f"model_{fmt}.tflite")
+        assert meta["outputs"] == {"scores": "scores", "features": "features"}
+        assert meta["features"]["layer"] == "digit" and meta["features"]["size"] == size
+        assert meta["features"] == report["formats"][fmt]["features"]
+        assert meta["features"]["mean_relative_error"] <= meta["features"]["tolerance"] == 0.05
+    assert read_metadata(out / "model_int8.tflite")["features"]["dtype"] == "uint8"
+    assert "are a second output; largest mean relative error against Keras" in " ".join(stdout.split())
+
+
+def test_int8_features_are_within_the_tolerance_of_keras(every_format, quick_model, mnist):
+    """Re-measured here: the written int8 file's features against the Keras layer's activations."""
+    import keras
+
+    from digitedge.convert.features import MAX_FEATURE_ERROR
+    from digitedge.convert.verify import run_outputs, verification_indices
+    from digitedge.edge_runtime.preprocess import normalize
+
+    out, report, _ = every_format
+    model = keras.models.load_model(quick_model)
+    x = normalize(mnist.x_test[verification_indices(10000, 1000, seed=0)])
+    keras_features = keras.Model(model.inputs, model.layers[-1].input).predict(x, verbose=0)
+    scores, features = run_outputs((out / "model_int8.tflite").read_bytes(), x)
+    rel = np.linalg.norm(features - keras_features, axis=1) / np.linalg.norm(keras_features, axis=1)
+    assert 0 < rel.mean() <= MAX_FEATURE_ERROR
+    assert rel.mean() == pytest.approx(report["formats"]["int8"]["features"]["mean_relative_error"], abs=1e-5)
+
+
+def test_a_model_without_a_dense_output_layer_converts_with_one_output(tmp_path, mnist_dir):
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    from digitedge.edge_runtime.metadata import read_metadata
+
+    inputs = keras.Input(shape=(28, 28, 1))
+    scores = keras.layers.Dense(10)(keras.layers.Flatten()(inputs))
+    keras.Model(inputs, keras.layers.Softmax()(scores)).save(tmp_path / "softmax.keras")
+    result = convert(tmp_path / "softmax.keras", "--out", tmp_path / "out", "-f", "float32,int8",
+                     "--verify-images", 100, "--calibration-samples", 100, "--max-int8-drop", 100,
+                     "--data-dir", mnist_dir)
+    assert "; no feature output" in result.stdout
+    for fmt in ("float32", "int8"):
+        interpreter = Interpreter(model_path=str(tmp_path / "out" / f"softmax_{fmt}.tflite"))
+        assert len(interpreter.get_output_details()) == 1
+        meta = read_metadata(tmp_path / "out" / f"softmax_{fmt}.tflite")
+        assert "outputs" not in meta and "features" not in meta
+    report = json.loads((tmp_path / "out" / "conversion_report.json").read_text())
+    assert report["formats"]["int8"]["features"] is None
+
+
+def test_features_too_far_from_keras_stop_the_conversion(quick_model, mnist_dir, tmp_path, monkeypatch):
+    from digitedge.convert import features
+
+    monkeypatch.setattr(features, "MAX_FEATURE_ERROR", -1.0)
+    out = tmp_path / "models"
+    result = convert(quick_model, "--out", out, "-f", "float32", "--verify-images", 100, "--data-dir", mnist_dir,
+                     ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith("error: float32: the features differ from Keras' by 0.000 (mean relative error), "
+                                    "more than -1; no model written")
+    assert result.stderr.count("\n") == 1
+    assert not out.exists()
 
 
 def test_gate_refuses_and_leaves_the_previous_model_intact(quick_model, mnist_dir, tmp_path):

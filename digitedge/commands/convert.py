@@ -6,14 +6,15 @@ from typing import Optional
 import typer
 
 from digitedge.commands import one_line_errors
-from digitedge.commands.options import DataDir
+from digitedge.commands.options import DataDir, InputRange, Invert, override
 
 IO_HELP = "int8 model's input and output type: uint8 (the raw 0-255 pixel), int8 or float32."
 
 
 @one_line_errors
 def convert(
-    model: Path = typer.Argument(..., help="The trained model, e.g. runs/train-.../model.keras."),
+    model: Path = typer.Argument(..., help="The trained model, e.g. runs/train-.../model.keras (with --describe: "
+                                 "a .tflite made elsewhere)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the .tflite files, report."),
     formats: Optional[list[str]] = typer.Option(
         None, "--format", "-f",
@@ -29,8 +30,19 @@ def convert(
     seed: int = typer.Option(0, help="Seed for the calibration and verification samples."),
     name: Optional[str] = typer.Option(
         None, help="File names: NAME_<format>.tflite (default: the model file's stem)."),
+    describe: bool = typer.Option(
+        False, "--describe", help="MODEL is a .tflite made elsewhere: write a copy into --out carrying our metadata "
+        "(labels, its input convention, detected here once or given). No TensorFlow needed."),
+    input_range: InputRange = None,
+    invert: Invert = None,
 ) -> None:
     """Convert a Keras model to TFLite, verify each file against Keras, then write it atomically."""
+    if describe:
+        from digitedge.convert.describe import describe as describe_model
+
+        done = describe_model(model, out, override(input_range, invert))
+        typer.echo(f"wrote {done.path}: input {done.how} as {done.convention} ({done.reading})")
+        return
     from digitedge.convert.pipeline import Settings, check_inputs, run
 
     settings = Settings(
