@@ -2,7 +2,8 @@
 
 A TFLite model is run with its batch dimension resized (500 images per invoke)
 when the interpreter allows it, else one image at a time; either way the input is
-quantized with the model's own scale and zero point and each row of scores goes
+made by the Model (its layout, range, polarity, scale and zero point: models from
+elsewhere included) and each row of scores goes
 through edge_runtime's dequantization, softmax and top-1 rule, so the digits are
 the ones Recognizer.classify gives for the same 28x28 images.
 """
@@ -19,12 +20,8 @@ BATCH = 500
 
 
 def quantize(model, x: np.ndarray) -> np.ndarray:
-    """Model.quantize_input for a whole batch: the same arithmetic, without its 1-image reshape."""
-    spec = model.input
-    if not spec.quantized:
-        return x.astype(spec.dtype)
-    info = np.iinfo(spec.dtype)
-    return np.clip(np.round(x / spec.scale + spec.zero_point), info.min, info.max).astype(spec.dtype)
+    """Model.prepare for a whole batch: the model's own input convention."""
+    return model.prepare(x)
 
 
 def _digits_from_scores(target: TfliteTarget, scores: np.ndarray) -> np.ndarray:
@@ -39,28 +36,28 @@ def batch_interpreter(target: TfliteTarget, batch: int):
     """A second interpreter of the same model and settings, its batch dimension resized; None if it can't."""
     from digitedge.edge_runtime.interpreter import interpreter_class
 
+    model = target.model
+    if not model.input.dynamic_batch:
+        return None
     _, cls = interpreter_class(target.spec.runtime)
     try:
         it = cls(model_path=str(target.spec.path), num_threads=target.spec.threads)
         index = it.get_input_details()[0]["index"]
-        it.resize_tensor_input(index, [batch, 28, 28, 1])
+        it.resize_tensor_input(index, model.batch_shape(batch))
         it.allocate_tensors()
-        out = it.get_output_details()[0]
-        it.set_tensor(index, np.zeros((batch, 28, 28, 1), np.dtype(it.get_input_details()[0]["dtype"])))
+        it.set_tensor(index, np.zeros(model.batch_shape(batch), model.input.dtype))
         it.invoke()
-        if it.get_tensor(out["index"]).shape[0] != batch:
+        if it.get_tensor(model.scores_index).shape[0] != batch:
             return None
     except (ValueError, RuntimeError):
         return None
-    return it, index, out["index"]
+    return it, index, model.scores_index
 
 
 def tflite_digits(target: TfliteTarget, images: np.ndarray, batch: int = BATCH) -> tuple[np.ndarray, dict]:
     """The digit the model reads in each 28x28 uint8 image, and how (method, seconds, images/s)."""
     from digitedge.edge_runtime.preprocess import normalize
 
-    if target.recognizer.invert:
-        images = 255 - images
     found = batch_interpreter(target, batch) if len(images) >= batch else None
     if found is not None:
         it, i_in, i_out = found

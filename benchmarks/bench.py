@@ -20,7 +20,7 @@ import numpy as np
 
 from digitedge.errors import DigitedgeError
 
-from . import accuracy, machine, memory, timing
+from . import accuracy, machine, memory, stages, timing
 from .common import KERAS_HINT, REPO, command_line, model_names, shown_path, tensorflow_installed
 from .photo import bench_photo
 from .targets import KERAS, KERAS_METHODS, TFLITE, Spec, build, fix_opencv_threads, kind_of
@@ -70,6 +70,7 @@ class BenchConfig:
     rounds: int = 20
     data_dir: Path | None = None
     command: str | None = None
+    override: object = None  # edge_runtime's convention.Override: --input-range, --invert
 
     def check(self) -> None:
         if self.warmup < 0 or self.runs < 1 or self.keras_runs < 1:
@@ -118,7 +119,7 @@ def specs_for(config: BenchConfig, backends: list[str]) -> tuple[list[Spec], lis
     for path, name in zip(config.models, model_names(config.models)):
         kind = kind_of(path)
         if kind == TFLITE:
-            specs += [Spec(name, path, kind, b, t) for b in backends for t in config.threads]
+            specs += [Spec(name, path, kind, b, t, config.override) for b in backends for t in config.threads]
         elif kind == KERAS and tensorflow_installed():
             specs += [Spec(name, path, kind, f"keras-{m}", min(config.threads)) for m in KERAS_METHODS]
         else:
@@ -179,6 +180,7 @@ def run(config: BenchConfig, log=lambda message: None) -> dict:
 
     time_loads(targets, rows, log)
     time_calls(targets, rows, config, log)
+    stages.measure(targets, rows, photo, config.runs, log)  # issue 18: where the predict path's time goes
     if config.images:
         log(f"accuracy on {len(images)} test images")
         measure_accuracy(targets, rows, images, labels, log)
@@ -191,6 +193,9 @@ def run(config: BenchConfig, log=lambda message: None) -> dict:
     settings = {"backends": backends, "profile": "pi" if config.pi else "default", "pinned_core": pinned,
                 "photo": photo_info, "accuracy_images": int(len(images)), "load_runs": LOAD_RUNS}
     results = record(config, started, info, settings, [rows[t.spec.key] for t in targets] + rows_failed)
+    from .webcam_fps import add_to  # the webcam frame rate (issue 18): results["webcam"] and its goals
+
+    add_to(results, mnist, config.threads, backends, config.runs, log)
     results["seconds"] = round(time.time() - started, 1)
     return results
 

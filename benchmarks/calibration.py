@@ -82,8 +82,6 @@ def mnist_probabilities(model, images: np.ndarray) -> np.ndarray:
 
     from .accuracy import BATCH, batch_interpreter, quantize
 
-    if model.recognizer.invert:
-        images = 255 - images
     found = batch_interpreter(model, BATCH) if len(images) >= BATCH else None
     if found is None:
         return np.stack([model.model.run(normalize(img)) for img in images])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from digitedge import atomic
 
+from . import stages
 from .common import size_text
 from .formatting import num, pct, runtime_label, us
 from .timing import STAT_KEYS
@@ -167,6 +168,10 @@ def report_md(results: dict, charts: bool = True) -> str:
                            num(c["invoke_speedup"], ".0f") + "x", num(c["predict_speedup"], ".1f") + "x"]
                           for c in comp["versus_keras"]]), ""]
 
+    out += stages.report_lines(results)  # the predict path by stage (issue 18)
+    from .webcam_fps import report_lines  # the webcam frame rate (issue 18)
+
+    out += report_lines(results)
     out += ["## Full latency statistics (µs)", ""]
     stat_rows = []
     for r in results["rows"]:

@@ -58,6 +58,7 @@ class EvalConfig:
     data_dir: Path | None = None
     progress: bool = True
     command: str | None = None
+    override: object = None  # edge_runtime's convention.Override: --input-range, --invert (models without metadata)
 
     def check(self) -> None:
         if not self.models:
@@ -85,10 +86,11 @@ class TfliteModel:
 
     format = TFLITE
 
-    def __init__(self, name: str, path: Path, threads: int | None):
+    def __init__(self, name: str, path: Path, threads: int | None, override=None):
         from digitedge.edge_runtime import load_recognizer
 
-        self.recognizer, _ = load_recognizer(path, threads=threads)  # no metadata: the defaults, no warning
+        # no metadata: the convention detected (or given), the warning not repeated for every run
+        self.recognizer, _ = load_recognizer(path, threads=threads, override=override)
         self.model = self.recognizer.model
         self.spec = Spec(name, path, TFLITE, self.model.backend, threads)
         self.quantized = self.model.input.quantized or np.issubdtype(self.model.output.dtype, np.integer)
@@ -121,8 +123,8 @@ class KerasModel:
         return accuracy.keras_digits(self, images)[0]
 
 
-def load_models(paths: list[Path], threads: int | None) -> list:
-    return [(TfliteModel if kind_of(p) == TFLITE else KerasModel)(n, p, threads)
+def load_models(paths: list[Path], threads: int | None, override=None) -> list:
+    return [TfliteModel(n, p, threads, override) if kind_of(p) == TFLITE else KerasModel(n, p, threads)
             for p, n in zip(paths, model_names(paths))]
 
 
@@ -188,7 +190,7 @@ def measure(cfg: EvalConfig, mnist=None) -> tuple[dict, dict]:
         from digitedge import data
 
         mnist = data.load_or_fetch(cfg.data_dir)
-    models = load_models(cfg.models, cfg.threads)
+    models = load_models(cfg.models, cfg.threads, cfg.override)
     index = test_indices(cfg.n_images, cfg.seed, len(mnist.x_test))
     images, labels = mnist.x_test[index], mnist.y_test[index].astype(int)
     acc, examples = accuracies(cfg, models, images, labels)

@@ -9,6 +9,9 @@ from __future__ import annotations
 GOAL_INT8_SPEEDUP = 2.0
 GOAL_ACCURACY_POINTS = 0.1
 GOAL_KERAS_SPEEDUP = 100.0
+GOAL_PATH_US = 1000.0  # issue 18: the whole predict path of the one-digit bench photo, int8, 1 thread
+GOAL_PATH_PER_INVOKE = 10.0
+GOAL_PATH_SPEEDUP = 1.5
 
 
 def ok_rows(rows: list[dict]) -> list[dict]:
@@ -123,4 +126,23 @@ def goals(rows: list[dict]) -> list[dict]:
                         f"invoke {median(i1, 'invoke'):.1f} µs median)",
                         (f"with the photo preprocessing both share, the whole predict path is {path:.1f}x faster"
                          if path else "") + ("" if ok else f"; missed by {GOAL_KERAS_SPEEDUP - fast:.0f}x")))
-    return out
+    return out + path_goals(f1, i1, where)
+
+
+def path_goals(f1: dict | None, i1: dict | None, where: str) -> list[dict]:
+    """Issue 18: the whole predict path as fast as the model (int8, 1 thread)."""
+    path, invoke = (median(i1, "predict"), median(i1, "invoke")) if i1 else (None, None)
+    speed = ratio(median(f1, "predict") if f1 else None, path)
+    names = ("predict path at most 1.0 ms (int8)", "predict path at most 10x the int8 invoke",
+             "whole predict path: int8 at least 1.5x faster than float32")
+    if path is None or invoke is None:
+        return [goal(n, t, None, None, "-", "needs an int8 TFLite model measured with 1 thread")
+                for n, t in zip(names, ("<= 1.0 ms", "<= 10x", ">= 1.5x"))]
+    per_invoke = path / invoke
+    out = [goal(names[0], "<= 1.0 ms", path, path <= GOAL_PATH_US, f"{path / 1000:.3f} ms ({where}, median)"),
+           goal(names[1], "<= 10x", per_invoke, per_invoke <= GOAL_PATH_PER_INVOKE,
+                f"{per_invoke:.1f}x ({path:.0f} vs {invoke:.1f} µs median)")]
+    if speed is None:
+        return out + [goal(names[2], ">= 1.5x", None, None, "-", "needs the float32 model measured too")]
+    return out + [goal(names[2], ">= 1.5x", speed, speed >= GOAL_PATH_SPEEDUP,
+                       f"{speed:.2f}x ({median(f1, 'predict'):.0f} vs {path:.0f} µs median)")]

@@ -37,6 +37,7 @@ class Spec:
     kind: str  # tflite or keras
     runtime: str  # litert, tflite-runtime, keras-predict or keras-call
     threads: int
+    override: object = None  # a .tflite without metadata: edge_runtime's convention.Override (None: detected)
 
     @property
     def key(self) -> str:
@@ -75,15 +76,15 @@ class TfliteTarget:
         self.model = self.recognizer.model  # edge_runtime's wrapper: specs, quantize, run
         self.interpreter = self.model.interpreter
         crop = prepare(photo)
-        digit = 255 - crop.image if self.recognizer.invert else crop.image
         index = self.interpreter.get_input_details()[0]["index"]
-        self.interpreter.set_tensor(index, self.model.quantize_input(normalize(digit)))
+        self.interpreter.set_tensor(index, self.model.quantize_input(normalize(crop.image)))
 
     def load(self):
         from digitedge.edge_runtime import load_recognizer
 
         # A missing metadata warning is recorded as has_metadata instead.
-        recognizer, _ = load_recognizer(self.spec.path, backend=self.spec.runtime, threads=self.spec.threads)
+        recognizer, _ = load_recognizer(self.spec.path, backend=self.spec.runtime, threads=self.spec.threads,
+                                        override=self.spec.override)
         return recognizer
 
     def invoke(self) -> None:

@@ -11,14 +11,15 @@ in 28x28 with its centre of mass at the centre.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from digitedge.errors import ImageError, NoDigitError
 
-from .segment import Group, SegmentConfig, group_digits
+from .profile import OFF
+from .segment import Group, SegmentConfig, group_labelled, label
 
 INPUT_SHAPE = (28, 28, 1)
 # Bumped whenever what the model is fed changes; stored in every .tflite's metadata.
@@ -29,6 +30,9 @@ MIN_SIDE = 8  # pixels: smaller arrays cannot hold a digit
 # test set, measured as 2*area/perimeter); photos are brought near it.
 STROKE_RANGE = (0.08, 0.2)
 STROKE_TARGET = 0.11
+LOCAL_SIDE = 100  # px: ink_is_dark's local vote
+LEVELS_SIDE = 200  # px: its levels vote
+FINE_HEIGHT = 40  # px on the small copy: a shorter digit is cut again at work_side
 
 
 def normalize(images: np.ndarray) -> np.ndarray:
@@ -41,8 +45,9 @@ def normalize(images: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PhotoConfig:
-    work_side: int = 400  # the photo is scaled so its shorter side is this (px)
+    work_side: int = 400  # digits are cut at this shorter side (px; what a file is decoded at) ...
     max_work_side: int = 1600  # ... and its longer side at most this
+    find_side: int = 160  # the ink is found and segmented on a copy this small (shorter side, px)
     min_contrast: int = 40  # ink must differ this much (0-255) from the paper around it (show-through: ~20-37)
     deskew: bool = False  # straighten slanted digits (MNIST itself was not deskewed)
     segment: SegmentConfig = SegmentConfig()
@@ -72,34 +77,49 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected a grayscale, RGB or RGBA image, got an array of shape {image.shape}")
 
 
-def working_copy(gray: np.ndarray, config: PhotoConfig) -> tuple[np.ndarray, float]:
-    """The image at the working resolution, and the factor from original to working pixels."""
+def working_copy(gray: np.ndarray, config: PhotoConfig, side: int | None = None) -> tuple[np.ndarray, float]:
+    """The image at the working resolution (shorter side `side`, else work_side), and the factor
+    from original to working pixels."""
     h, w = gray.shape
-    scale = config.work_side / min(h, w)
-    scale = min(scale, config.max_work_side / max(h, w))
+    scale = work_scale(gray.shape, config, side)
+    if side is not None and scale < 1:  # reduced by a whole factor: OpenCV's fast INTER_AREA
+        f = max(1, int(1 / scale))     # (up to twice `side`: the rest of the frame is dropped)
+        size = (w // f, h // f)
+        return cv2.resize(gray[: size[1] * f, : size[0] * f], size, interpolation=cv2.INTER_AREA), 1 / f
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     return cv2.resize(gray, size, interpolation=interp), scale
 
 
-def ink_is_dark(gray: np.ndarray) -> bool:
+def work_scale(shape: tuple[int, int], config: PhotoConfig, side: int | None = None) -> float:
+    h, w = shape[:2]
+    return min((side or config.work_side) / min(h, w), config.max_work_side / max(h, w))
+
+
+def ink_is_dark(gray: np.ndarray, small: np.ndarray | None = None) -> bool:
     """Dark ink on light paper? Two votes, each "the ink is the tail further from the paper":
     - levels: the paper is the median of the whole picture with its centre counted twice (a
       table may fill a border, a thick digit cropped tight the centre, but neither both);
-    - local: each pixel less its neighbourhood's mean, at ~96 px, so that uneven light, which
-      can outweigh faint pencil, cancels out.
+    - local: each pixel less its neighbourhood's mean, at 100 px (whatever the copy's size: the
+      vote is marginal on faint pencil), so that uneven light, which can outweigh faint pencil,
+      cancels out.
     Summed with the local vote at half weight (measured on the photo suite: it rights faint
-    pencil under a shadow, and on its own misjudges thick digits that fill the frame)."""
+    pencil under a shadow, and on its own misjudges thick digits that fill the frame).
+    `small`, when given, is a reduced copy of `gray` the local vote may start from."""
     h, w = gray.shape
-    # every other pixel is plenty for percentiles (and four times cheaper to count)
-    half = cv2.resize(gray, (w // 2, h // 2), interpolation=cv2.INTER_NEAREST) if min(h, w) >= 64 else gray
+    # ~200 px of the photo's own pixels (not averaged: the tails hold its noise) is plenty for
+    # percentiles; the local vote is the same at any size
+    f = min(h, w) / LEVELS_SIDE
+    half = cv2.resize(gray, (round(w / f), round(h / f)), interpolation=cv2.INTER_NEAREST) if f > 1.5 else gray
+    small = gray if small is None else small
+    h, w = small.shape
     hh, hw = half.shape
     centre = half[hh // 4 : hh - hh // 4, hw // 4 : hw - hw // 4]
     counts = _histogram(half, 256) + _histogram(centre, 256)
     lo, median, hi = _percentiles_of(np.cumsum(counts), (1, 50, 99))
     levels = (median - lo - (hi - median)) / max(1, hi - lo)
-    f = max(1, min(h, w) // 96)  # a whole factor: OpenCV's fast path for INTER_AREA
-    small = cv2.resize(gray, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    f = max(1.0, min(h, w) / LOCAL_SIDE)
+    small = cv2.resize(small, (max(1, round(w / f)), max(1, round(h / f))), interpolation=cv2.INTER_AREA)
     box = min(small.shape) // 3 | 1
     local = small.astype(np.int16) - cv2.blur(small, (box, box), borderType=cv2.BORDER_REFLECT) + 255
     lo, median, hi = (v - 255 for v in _percentiles_of(np.cumsum(np.bincount(local.ravel(), minlength=511)),
@@ -121,35 +141,59 @@ def percentiles(image: np.ndarray, qs) -> list[int]:
     return _percentiles_of(np.cumsum(_histogram(image, 256)), qs)
 
 
-def ink_image(gray: np.ndarray) -> np.ndarray:
-    """Ink bright on black, with the paper's uneven light removed.
+def _flatten(gray: np.ndarray, photo: np.ndarray | None = None) -> tuple[np.ndarray, bool, np.ndarray]:
+    """(ink bright on black with the paper's uneven light removed, dark ink?, the background that
+    was subtracted) of `gray`, a reduced copy of `photo` when given (whose own pixels judge the
+    polarity). The background is the image with every stroke-sized bright thing opened away."""
+    dark = ink_is_dark(gray) if photo is None else ink_is_dark(photo, gray)
+    ink = cv2.bitwise_not(gray) if dark else gray
+    light = background(ink)
+    return _blurred(cv2.subtract(ink, light), min(gray.shape)), dark, light
 
-    The background is the image with every stroke-sized bright thing opened away;
-    a flat structuring element leaves gradients and broad shadows intact, so
-    subtracting it cancels them.
-    """
-    ink = cv2.bitwise_not(gray) if ink_is_dark(gray) else gray
-    k = max(15, min(gray.shape) // 2, max(gray.shape) // 4) | 1  # wider than any stroke
-    background = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    flat = cv2.subtract(ink, background)
-    blur = max(3, min(gray.shape) // 150) | 1  # tames sensor noise and JPEG blocks
+
+def _blurred(flat: np.ndarray, side: int) -> np.ndarray:
+    blur = max(3, side // 150) | 1  # tames sensor noise and JPEG blocks
     return cv2.GaussianBlur(flat, (blur, blur), 0)
 
 
-def ink_mask(flat: np.ndarray, config: PhotoConfig) -> np.ndarray:
-    """Binary ink (255) by hysteresis around Otsu's threshold, never below the minimum contrast.
+def background(ink: np.ndarray) -> np.ndarray:
+    """The paper's light: `ink` opened by a square wider than any stroke (a flat element leaves
+    gradients and broad shadows intact). Its cost grows with the square: it runs on the small copy
+    (on a copy halved again, or min-pooled, faint pencil is lost: measured on the photo suite)."""
+    h, w = ink.shape
+    k = max(15, min(h, w) // 2, max(h, w) // 4) | 1
+    square = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    # Rows padded to a multiple of 32 px (erosion's neutral 255, then dilation's 0: the same
+    # opening) take OpenCV's vector path: 2-3x faster than an odd width.
+    pad = -w % 32
+    eroded = cv2.erode(cv2.copyMakeBorder(ink, 0, 0, 0, pad, cv2.BORDER_CONSTANT, value=255), square)
+    return cv2.dilate(cv2.copyMakeBorder(eroded[:, :w], 0, 0, 0, pad, cv2.BORDER_CONSTANT, value=0), square)[:, :w]
 
-    Pixels above half the threshold count when they connect to pixels above it: a
-    faint ballpoint stroke stays whole without admitting the paper's noise.
-    """
+
+def ink_threshold(flat: np.ndarray, config: PhotoConfig) -> float:
+    """Binary ink is found by hysteresis around Otsu's threshold, never below the minimum contrast:
+    pixels above half the threshold count when they connect to pixels above it, so a faint
+    ballpoint stroke stays whole without admitting the paper's noise."""
     otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    high = max(otsu, config.min_contrast)
-    weak = (flat > high / 2).astype(np.uint8)
-    count, labels = cv2.connectedComponents(weak, connectivity=8)
-    strong = np.zeros(count, bool)
-    strong[labels[flat > high]] = True
-    strong[0] = False
-    return (strong[labels] * 255).astype(np.uint8)
+    return max(otsu, config.min_contrast)
+
+
+def _hysteresis(flat: np.ndarray, high: float, seed: np.ndarray | None = None) -> np.ndarray:
+    """The weak ink (over high/2) connected to strong ink (over high, and within `seed` if given)."""
+    labels, _, keep = _ink_components(flat, high, seed)
+    return (keep * np.uint8(255))[labels]
+
+
+def _ink_components(flat: np.ndarray, high: float, seed: np.ndarray | None = None):
+    """(labels, stats, keep): the weak ink's components, and which of them hold strong ink."""
+    labels, stats = label(cv2.compare(flat, high / 2, cv2.CMP_GT))
+    strong = cv2.compare(flat, high, cv2.CMP_GT)
+    if seed is not None:
+        strong &= seed
+    keep = np.zeros(len(stats), bool)
+    keep[labels[strong > 0]] = True
+    keep[0] = False
+    return labels, stats, keep
 
 
 def stroke_ratio(mask: np.ndarray) -> float:
@@ -209,6 +253,19 @@ def deskewed(image: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(image, warp, (28, 28), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR)
 
 
+@dataclass
+class _Found:
+    """A photo's ink, found on the small copy: what cutting each digit needs."""
+
+    gray: np.ndarray  # the whole photo, grey
+    scale: float  # original -> small copy pixels
+    labels: np.ndarray | None = None  # the small copy's components
+    groups: list[Group] = field(default_factory=list)
+    dark: bool = True
+    light: np.ndarray | None = None  # the small copy's background (ink bright)
+    high: float = 0.0  # the ink threshold
+
+
 def _digit_mask(labels: np.ndarray, group: Group) -> np.ndarray:
     x, y, w, h = group.box
     crop = labels[y : y + h, x : x + w]
@@ -225,47 +282,90 @@ def _original_box(group: Group, scale: float, shape: tuple[int, int]) -> tuple[i
     return x0, y0, x1 - x0, y1 - y0
 
 
-def _ink_groups(image: np.ndarray, config: PhotoConfig, name: str | None):
-    """(gray, scale, labels, groups) of a photo; with a name, no digit raises NoDigitError."""
+def _ink_groups(image: np.ndarray, config: PhotoConfig, name: str | None, timer=OFF) -> _Found:
+    """The photo's ink and digits, found on a copy find_side small; with a name, no digit raises
+    NoDigitError."""
     gray = to_gray(image)
     if min(gray.shape) < MIN_SIDE:
         if name is not None:
             h, w = gray.shape
             raise ImageError(f"{name}: image is {w}x{h} pixels, too small to hold a digit")
-        return gray, 1.0, None, []
-    work, scale = working_copy(gray, config)
-    flat = ink_image(work)
+        return _Found(gray, 1.0)
+    work, scale = working_copy(gray, config, config.find_side)
+    flat, dark, light = _flatten(work, gray)
+    timer.mark("grey")
     if percentiles(flat, (99.9,))[0] < config.min_contrast:  # a blank page, a uniform colour, noise
         if name is not None:
             raise NoDigitError(f"{name}: no digit found (blank or uniform image)")
-        return gray, scale, None, []
-    labels, groups = group_digits(ink_mask(flat, config), config.segment)
+        return _Found(gray, scale)
+    high = ink_threshold(flat, config)
+    labels, stats, ink = _ink_components(flat, high)  # labelled once: segmentation takes them as they are
+    timer.mark("ink")
+    groups = group_labelled(labels, stats, ink, config.segment)
+    timer.mark("segment")
     if not groups and name is not None:
         raise NoDigitError(f"{name}: no digit found")
-    return gray, scale, labels, groups
+    return _Found(gray, scale, labels, groups, dark, light, high)
 
 
-def _crop(labels: np.ndarray, group: Group, scale: float, shape, config: PhotoConfig) -> DigitCrop:
-    digit = mnist_box(even_strokes(_digit_mask(labels, group)), config.deskew)
-    return DigitCrop(_original_box(group, scale, shape), digit)
+def _crop(found: _Found, group: Group, config: PhotoConfig) -> DigitCrop:
+    mask = _fine_mask(found, group, config)
+    if mask is None:
+        mask = _digit_mask(found.labels, group)
+    digit = mnist_box(even_strokes(mask), config.deskew)
+    return DigitCrop(_original_box(group, found.scale, found.gray.shape), digit)
 
 
-def find_digits(image: np.ndarray, config: PhotoConfig = PhotoConfig(), name: str | None = None) -> list[DigitCrop]:
+def _fine_mask(found: _Found, group: Group, config: PhotoConfig) -> np.ndarray | None:
+    """A digit too small on the small copy is cut again from the grey photo at work_side, with the
+    same background and threshold; None when the small copy's mask is fine enough."""
+    fine = work_scale(found.gray.shape, config) / found.scale  # small copy -> fine pixels
+    if group.h >= FINE_HEIGHT or fine < 1.5:
+        return None
+    rows, cols = found.labels.shape
+    m = max(2, group.h // 4)  # a margin for strokes too faint to show on the small copy
+    x0, y0 = max(0, group.x - m), max(0, group.y - m)
+    x1, y1 = min(cols, group.x + group.w + m), min(rows, group.y + group.h + m)
+    size = (round((x1 - x0) * fine), round((y1 - y0) * fine))
+    h, w = found.gray.shape
+    top, left = int(y0 * h / rows), int(x0 * w / cols)
+    region = found.gray[top : int(np.ceil(y1 * h / rows)), left : int(np.ceil(x1 * w / cols))]
+    region = cv2.resize(region, size, interpolation=cv2.INTER_AREA if region.shape[1] > size[0] else cv2.INTER_CUBIC)
+    ink = cv2.bitwise_not(region) if found.dark else region
+    light = cv2.resize(found.light[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
+    flat = _blurred(cv2.subtract(ink, light), round(min(found.gray.shape) * fine * found.scale))
+    seed = np.isin(found.labels[y0:y1, x0:x1], group.labels).astype(np.uint8) * 255
+    seed = cv2.dilate(cv2.resize(seed, size, interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
+    mask = _hysteresis(flat, found.high, seed)
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return None
+    return mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+def find_digits(
+    image: np.ndarray, config: PhotoConfig = PhotoConfig(), name: str | None = None, timer=OFF
+) -> list[DigitCrop]:
     """Every digit in a photo, left to right, each as an MNIST-like 28x28.
 
     When there is none: [] without a name (a video frame), NoDigitError naming `name` with one.
+    `timer` (edge_runtime.profile) is told when each stage ends.
     """
-    gray, scale, labels, groups = _ink_groups(image, config, name)
-    return [_crop(labels, g, scale, gray.shape, config) for g in groups]
+    found = _ink_groups(image, config, name, timer)
+    crops = [_crop(found, g, config) for g in found.groups]
+    timer.mark("crop")
+    return crops
 
 
-def prepare(image: np.ndarray, config: PhotoConfig = PhotoConfig(), name: str = "image") -> DigitCrop:
+def prepare(image: np.ndarray, config: PhotoConfig = PhotoConfig(), name: str = "image", timer=OFF) -> DigitCrop:
     """A photo of one digit -> its MNIST-like 28x28; raises NoDigitError when there is none.
 
     All the digit-like ink is taken together, so a digit in broken strokes stays one.
     """
-    gray, scale, labels, groups = _ink_groups(image, config, name)
-    whole = groups[0]
-    for g in groups[1:]:
+    found = _ink_groups(image, config, name, timer)
+    whole = found.groups[0]
+    for g in found.groups[1:]:
         whole.absorb(g)
-    return _crop(labels, whole, scale, gray.shape, config)
+    crop = _crop(found, whole, config)
+    timer.mark("crop")
+    return crop

@@ -19,8 +19,8 @@ import numpy as np
 from digitedge.errors import DigitedgeError, ModelError
 
 from . import imageio
+from .convention import Override
 from .interpreter import Model
-from .metadata import FlatBufferError, read_metadata
 from .preprocess import (
     PREPROCESSING_VERSION,
     DigitCrop,
@@ -29,6 +29,7 @@ from .preprocess import (
     normalize,
     prepare,
 )
+from .profile import OFF
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "digits_int8.tflite"
@@ -105,6 +106,8 @@ class Reading:
 class Recognizer:
     """A loaded model and the photo pipeline in front of it."""
 
+    timer = OFF  # a profile.StageTimer here times every call's stages (`digitedge predict --profile`)
+
     def __init__(
         self,
         model: str | Path | None = None,
@@ -112,12 +115,13 @@ class Recognizer:
         threads: int | None = None,
         photo: PhotoConfig = PhotoConfig(),
         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        override: Override | None = None,  # --input-range, --invert: for a model without metadata
     ):
         if not 0.0 <= min_confidence <= 1.0:
             raise DigitedgeError(f"min_confidence {min_confidence:g}: must be between 0 and 1")
         self.min_confidence = min_confidence
         self.model_path = Path(model) if model is not None else DEFAULT_MODEL
-        self.model = Model(self.model_path, backend=backend, threads=threads)
+        self.model = Model(self.model_path, backend=backend, threads=threads, override=override)
         self.metadata, self.has_metadata = self._load_metadata()
         self.labels = [str(v) for v in self.metadata.get("labels", DEFAULT_LABELS)]
         if len(self.labels) != self.model.num_classes:
@@ -125,7 +129,6 @@ class Recognizer:
                 f"{self.model_path}: metadata lists {len(self.labels)} labels but the "
                 f"model outputs {self.model.num_classes} scores"
             )
-        self.invert = self.metadata.get("input", {}).get("polarity") == "black-on-white"
         self.photo = photo
 
     @property
@@ -133,17 +136,9 @@ class Recognizer:
         return self.model.backend
 
     def _load_metadata(self) -> tuple[dict, bool]:
-        try:
-            meta = read_metadata(self.model_path)
-        except (FlatBufferError, ValueError) as e:
-            raise ModelError(f"{self.model_path}: unreadable digitedge metadata ({e})") from None
+        meta = self.model.metadata  # read (and checked) by the model, which follows its input contract
         if meta is None:
-            warnings.warn(
-                f"{self.model_path}: no digitedge metadata; assuming labels 0-9 and "
-                "MNIST input (28x28, white on black)",
-                MetadataWarning,
-                stacklevel=3,
-            )
+            warnings.warn(f"{self.model_path}: {self.model.convention_note()}", MetadataWarning, stacklevel=3)
             return DEFAULT_METADATA, False
         wanted = meta.get("input", {}).get("preprocessing")
         if wanted not in (None, PREPROCESSING_VERSION):
@@ -155,9 +150,10 @@ class Recognizer:
         return meta, True
 
     def classify(self, digit28: np.ndarray) -> tuple[int, float, list[tuple[int, float]]]:
-        """An MNIST-like 28x28 uint8 (white on black) -> (digit, probability, top 3)."""
-        x = normalize(255 - digit28 if self.invert else digit28)
-        probs = self.model.run(x)
+        """An MNIST-like 28x28 uint8 (white on black) -> (digit, probability, top 3); the model's
+        own input convention (range, polarity, layout) is applied by the Model."""
+        probs = self.model.run(normalize(digit28))
+        self.timer.mark("invoke")
         order = np.argsort(-probs, kind="stable")[:3]  # ties (common in uint8 outputs) go to argmax's pick
         top3 = [(self._label(i), float(probs[i])) for i in order]
         return top3[0][0], top3[0][1], top3
@@ -173,26 +169,32 @@ class Recognizer:
         (H, W, 3). The box is in the original image's pixels.
         """
         start = time.perf_counter()
+        self.timer.start()
         pixels, name, scale = self._pixels(image, name)
-        crop = prepare(pixels, self.photo, name=name)
+        self.timer.mark("decode")
+        crop = prepare(pixels, self.photo, name=name, timer=self.timer)
         return self._predict_crop(crop, start, scale)
 
     def read(self, image, name: str | None = None) -> Reading:
         """A number: every digit left to right, each with its confidence and box."""
         start = time.perf_counter()
+        self.timer.start()
         pixels, name, scale = self._pixels(image, name)
-        crops = find_digits(pixels, self.photo, name=name)
+        self.timer.mark("decode")
+        crops = find_digits(pixels, self.photo, name=name, timer=self.timer)
         digits = [self._predict_crop(c, time.perf_counter(), scale) for c in crops]
         return Reading("".join(d.text for d in digits), digits, time.perf_counter() - start)
 
     def detect(self, pixels: np.ndarray) -> list[Prediction]:
         """Every digit in a frame, left to right; [] when there is none (never raises for that)."""
-        return [self._predict_crop(c, time.perf_counter()) for c in find_digits(pixels, self.photo)]
+        self.timer.start()
+        return [self._predict_crop(c, time.perf_counter()) for c in find_digits(pixels, self.photo, timer=self.timer)]
 
     def _predict_crop(self, crop: DigitCrop, start: float, scale: float = 1.0) -> Prediction:
         digit, probability, top3 = self.classify(crop.image)
         box = tuple(round(v * scale) for v in crop.box) if scale != 1.0 else crop.box
         unsure = probability < self.min_confidence
+        self.timer.mark("post")
         return Prediction(digit, probability, top3, time.perf_counter() - start, box, unsure)
 
     def _pixels(self, image, name: str | None) -> tuple[np.ndarray, str, float]:
@@ -211,6 +213,7 @@ def load_recognizer(
     threads: int | None = None,
     photo: PhotoConfig | None = None,
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    override: Override | None = None,
 ) -> tuple[Recognizer, list[str]]:
     """(Recognizer, its warnings as text): metadata (and any other load) warnings are kept, not raised.
 
@@ -220,5 +223,5 @@ def load_recognizer(
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        recognizer = Recognizer(model, backend, threads, photo or PhotoConfig(), min_confidence)
+        recognizer = Recognizer(model, backend, threads, photo or PhotoConfig(), min_confidence, override)
     return recognizer, [str(w.message) for w in caught]

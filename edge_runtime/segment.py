@@ -1,6 +1,6 @@
 """Which blobs of ink are digits, grouped and ordered left to right.
 
-Input is a binary ink mask (ink = 255). Connected components are the fragments;
+Input is the ink's connected components (label() of a binary mask): they are the fragments;
 fragments that overlap horizontally belong to one digit (a "5" whose bar is
 detached, a broken "4"), and so does a shorter piece right against a digit.
 Specks are not digits. Touching the border does not make a blob clutter (a digit
@@ -48,17 +48,24 @@ class SegmentConfig:
     overlap: float = 0.5  # horizontal overlap (of the narrower) that makes two fragments one digit
 
 
-def components(mask: np.ndarray) -> tuple[np.ndarray, list[Group]]:
-    """The label image and one Group per connected component that is not border clutter."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+def label(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, stats) of a mask's 8-connected components."""
+    # Grana's algorithm: the same components, its statistics twice as fast as the default's here
+    _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_GRANA)
+    return labels, stats
+
+
+def _groups(labels: np.ndarray, stats: np.ndarray, wanted: np.ndarray) -> list[Group]:
+    """A Group per wanted component (label 0, the background, never) that is not border clutter."""
+    count = len(stats)
     contact = _border_contact(labels, count)
     groups = []
-    for i in range(1, count):
+    for i in np.flatnonzero(wanted[1:]) + 1:
         x, y, w, h, area = (int(v) for v in stats[i])
         if contact[i] and _is_border_clutter(labels, i, stats[i], int(contact[i])):
             continue
-        groups.append(Group(x, y, w, h, area, [i]))
-    return labels, groups
+        groups.append(Group(x, y, w, h, area, [int(i)]))
+    return groups
 
 
 def _border_contact(labels: np.ndarray, count: int) -> np.ndarray:
@@ -97,15 +104,17 @@ def _overlap(a: Group, b: Group) -> float:
     return inter / max(1, min(a.w, b.w))
 
 
-def group_digits(mask: np.ndarray, config: SegmentConfig = SegmentConfig()) -> tuple[np.ndarray, list[Group]]:
-    """(label image, digits left to right); an empty list when nothing looks like a digit."""
-    labels, fragments = components(mask)
-    fragments = _without_cut_scraps(fragments, mask.shape, config)
+def group_labelled(labels: np.ndarray, stats: np.ndarray, wanted: np.ndarray,
+                   config: SegmentConfig = SegmentConfig()) -> list[Group]:
+    """The digits, left to right, among labelled components (`wanted`: a bool per label, the ink's);
+    an empty list when nothing looks like a digit."""
+    fragments = _without_cut_scraps(_groups(labels, stats, wanted), labels.shape, config)
     if not fragments:
-        return labels, []
+        return []
+    mask_shape = labels.shape
     digits = [_drop_stray(c, config) for c in _columns(fragments, config)]
     largest = max(d.area for d in digits)
-    shorter = min(mask.shape)
+    shorter = min(mask_shape)
     tallest = max(d.h for d in digits)
     keep, pieces = [], []
     for d in digits:
@@ -115,7 +124,7 @@ def group_digits(mask: np.ndarray, config: SegmentConfig = SegmentConfig()) -> t
         host = _adjacent(piece, keep)
         if host is not None:
             host.absorb(piece)
-    return labels, _join_broken(sorted(keep, key=lambda d: d.x))
+    return _join_broken(sorted(keep, key=lambda d: d.x))
 
 
 def _join_broken(digits: list[Group]) -> list[Group]:

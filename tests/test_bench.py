@@ -141,6 +141,25 @@ def test_goals_and_ratios_are_computed(short_run):
     assert versus["model"] == "digits_int8" and versus["size_ratio"] > 1
 
 
+def test_predict_path_is_split_by_stage(short_run):
+    from digitedge.edge_runtime.profile import STAGES
+
+    out, results, _ = short_run
+    for row in ok_rows(results):
+        stages = row["stages_us"]
+        assert list(stages) == [*STAGES, "total"]
+        assert all(stages[s]["n"] == RUNS and 0 < stages[s]["median"] <= stages[s]["p99"] for s in STAGES), stages
+        # the split covers the path: without decoding it is near the timed predict path
+        assert stages["total"]["median"] - stages["decode"]["median"] < 3 * row["predict_us"]["median"]
+    report = (out / "report.md").read_text()
+    assert "## The predict path by stage" in report and "| segment | ink grouped into digits |" in report
+    goals = {g["goal"]: g for g in results["goals"]}
+    path = goals["predict path at most 10x the int8 invoke"]
+    int8 = next(r for r in ok_rows(results) if r["model"] == "digits_int8")
+    assert path["value"] == pytest.approx(int8["predict_us"]["median"] / int8["invoke_us"]["median"])
+    assert goals["whole predict path: int8 at least 1.5x faster than float32"]["status"] in ("met", "missed")
+
+
 def test_compare_shows_two_runs_side_by_side(short_run, tmp_path):
     out, results, _ = short_run
     other = json.loads(json.dumps(results))

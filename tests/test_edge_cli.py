@@ -198,3 +198,33 @@ def test_exif_rotated_photo(tmp_path, edge_mnist):
     result = run("predict", "--json", tmp_path / "phone.jpg")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["text"] == p.text
+
+
+def test_predict_jobs_keeps_the_input_order(photos, tmp_path):
+    folder, shown = photos
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    given = [*shown, str(bad), *shown]
+    one, two = run("predict", "--json", *given), run("predict", "--json", "--jobs", "2", *given)
+    assert one.exit_code == two.exit_code == 1
+    objects = [[{k: v for k, v in json.loads(ln).items() if k != "seconds"} for ln in r.stdout.splitlines()]
+               for r in (one, two)]
+    assert objects[0] == objects[1]
+    assert [o["path"] for o in objects[1]] == given
+    assert [o.get("text") for o in objects[1]] == [*shown.values(), None, *shown.values()]
+    assert errors(two) == [f"error: {bad}: not an image (or a format Pillow cannot read)"]
+    assert_one_error(run("predict", "--jobs", "0", *shown), "--jobs must be at least 1")
+
+
+def test_predict_profile_prints_every_stage(photos):
+    folder, shown = photos
+    result = run("predict", "--profile", *shown)
+    assert result.exit_code == 0, result.output
+    assert all(text in result.stdout for text in shown.values())
+    assert f"time by stage, {len(shown)} images" in result.stdout
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("│")}
+    for stage in ("decode", "grey", "ink", "segment", "crop", "invoke", "post", "total"):
+        assert stage in rows, result.stdout
+    # with --json the table goes to stderr: stdout stays one JSON object per line
+    as_json = run("predict", "--json", "--profile", *shown)
+    assert [json.loads(ln)["text"] for ln in as_json.stdout.splitlines()] == list(shown.values())

@@ -242,6 +242,38 @@ def test_predict_a_path_and_bytes(tmp_path, edge_mnist):
     assert r.predict((tmp_path / "digit.png").read_bytes()).digit == edge_mnist.y_test[1]
 
 
+def test_stage_timer_splits_predict_and_read(tmp_path, edge_mnist):
+    from digitedge.edge_runtime.profile import OFF, STAGES, StageTimer
+
+    photo = synthetic.digit_photo(edge_mnist.x_test, edge_mnist.y_test, 0, out_side=480)
+    path = synthetic.write_image(tmp_path / "digit.jpg", photo.image)
+    r = recognizer(threads=1)
+    assert r.timer is OFF  # off unless asked for
+    r.timer = StageTimer()
+    assert r.predict(path).digit == edge_mnist.y_test[0]
+    assert r.read(photo.image).text == photo.text
+    file_call, array_call = r.timer.calls
+    assert list(file_call) == list(STAGES) and all(file_call[s] > 0 for s in STAGES)
+    assert array_call["decode"] < file_call["decode"] and all(array_call[s] > 0 for s in STAGES[1:])
+    summary = r.timer.summary()
+    assert summary["total"]["n"] == 2 and summary["invoke"]["median"] > 0
+    assert sum(summary[s]["median"] for s in STAGES) > 0.5 * summary["total"]["median"]
+
+
+def test_small_digits_are_cut_at_full_resolution(edge_mnist):
+    """A digit a few dozen pixels tall on the small copy is cut again from the photo: its 28x28 is
+    nearly the one found at full resolution (cut from the small copy alone: IoU ~0.83)."""
+    from digitedge.benchmarks import photo_kinds
+
+    def iou(a, b):
+        return ((a > 127) & (b > 127)).sum() / max(1, ((a > 127) | (b > 127)).sum())
+
+    full = preprocess.PhotoConfig(find_side=400)
+    photos = [photo_kinds.photo("small-in-scene", edge_mnist.x_test, edge_mnist.y_test, n) for n in range(8)]
+    overlap = [iou(preprocess.prepare(p.image).image, preprocess.prepare(p.image, full).image) for p in photos]
+    assert np.mean(overlap) >= 0.9, overlap
+
+
 def test_reading_to_dict_is_the_predict_json(edge_mnist):
     row = np.hstack([np.pad(edge_mnist.x_test[i], 10) for i in (0, 1, 2)])  # three digits side by side
     reading = recognizer().read(255 - np.kron(row, np.ones((4, 4), np.uint8)))

@@ -101,3 +101,21 @@ def test_photos_command_bad_input(tmp_path):
     assert_one_error(bad, "--per-kind 0: expected at least 1 photo per kind")
     missing = runner.invoke(app, ["photos", "--out", str(tmp_path), "--model", str(tmp_path / "no.tflite")])
     assert_one_error(missing, f"{tmp_path / 'no.tflite'}: model file not found")
+
+
+def test_photo_speed_compares_kinds_and_times_jobs(tmp_path, edge_mnist):
+    from digitedge.benchmarks import photo_speed
+
+    def run(rates):
+        return {"kinds": [{"kind": k, "photos": 100, "right_rate": r, "median_ms": 5.0} for k, r in rates.items()]}
+
+    rows = photo_speed.compare(run({"plain": 1.0, "faint-pencil": 0.96}), run({"plain": 0.99, "faint-pencil": 0.97}))
+    assert [(r["kind"], r["held"]) for r in rows] == [("plain", False), ("faint-pencil", True)]
+    assert rows[1]["change"] == pytest.approx(1.0)
+    paths = photo_speed.write_suite_images(tmp_path / "images", 1)
+    assert len(paths) == len(photo_kinds.KINDS) and all(p.stat().st_size > 0 for p in paths)
+    speeds = [photo_speed.images_per_second(paths, jobs) for jobs in (1, 2)]
+    assert [s["images"] for s in speeds] == [len(paths)] * 2 and all(s["images_per_s"] > 0 for s in speeds)
+    # the clutter kinds hold no digit: those (and only those) are errors
+    clutter = sum(not k.has_digit for k in photo_kinds.KINDS)
+    assert speeds[0]["errors"] == speeds[1]["errors"] == clutter

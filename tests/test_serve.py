@@ -220,8 +220,8 @@ def test_page_health_model_and_json_errors(client):
         assert marker in page.text
     assert page.headers["referrer-policy"] == "no-referrer"
     health = client.get("/api/health").json()
-    assert {"model", "backend", "uptime_s", "frames_processed", "last_error", "source"} <= set(health)
-    assert health["model"] == "digits_int8.tflite" and health["source"] is None
+    assert {"model", "backend", "uptime_s", "frames_processed", "frames_dropped", "last_error", "source"} <= set(health)
+    assert health["model"] == "digits_int8.tflite" and health["source"] is None and health["frames_dropped"] == 0
     model = client.get("/api/model").json()
     assert model["file"] == "digits_int8.tflite" and len(model["sha256"]) == 64
     assert model["labels"] == [str(d) for d in range(10)] and "metadata" in model

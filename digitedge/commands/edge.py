@@ -14,6 +14,8 @@ from digitedge.commands import echo_warnings, one_line_errors
 from digitedge.commands.options import (
     Backend,
     Camera,
+    InputRange,
+    Invert,
     MinConfidence,
     Model,
     Roi,
@@ -21,6 +23,7 @@ from digitedge.commands.options import (
     Source,
     Threads,
     min_confidence,
+    override,
     parse_roi,
 )
 from digitedge.errors import DigitedgeError
@@ -69,48 +72,85 @@ def predict(
     threads: Threads = None,
     deskew: bool = typer.Option(False, "--deskew", help="Straighten slanted digits first."),
     min_conf: MinConfidence = None,
+    profile: bool = typer.Option(
+        False, "--profile", help="After the results, the time each stage took (median and p99 over the images)."
+    ),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Read the images on this many processes (output in order)."),
+    input_range: InputRange = None,
+    invert: Invert = None,
 ) -> None:
     """Read the digits in photos: a single digit or a number written in a row (? for an unsure digit)."""
     import json
 
-    from digitedge.edge_runtime import draw, imageio, load_recognizer
+    from digitedge.edge_runtime import load_recognizer
+    from digitedge.edge_runtime.batch import Settings, read_files
     from digitedge.edge_runtime.preprocess import PhotoConfig
+    from digitedge.edge_runtime.profile import StageTimer
 
-    recognizer, warnings = load_recognizer(model, backend, threads, PhotoConfig(deskew=deskew),
-                                           min_confidence(min_conf))
+    if jobs < 1:
+        raise DigitedgeError("--jobs must be at least 1")
+    settings = Settings(model, backend, threads, PhotoConfig(deskew=deskew), min_confidence(min_conf), profile,
+                        need_full=annotate is not None, override=override(input_range, invert))
+    recognizer, warnings = load_recognizer(model, backend, threads, settings.photo, settings.min_confidence,
+                                           settings.override)
     echo_warnings(warnings)
+    if profile:
+        recognizer.timer = StageTimer()
     if annotate is not None:
         annotate.mkdir(parents=True, exist_ok=True)
-    results, failed, used = [], 0, set()
-    for path, problem in expand(paths):
-        try:
-            if problem:
-                raise DigitedgeError(f"{path}: {problem}")
-            # annotated copies are drawn at up to 1600 px; otherwise decode only what is read
-            need = None if annotate else (recognizer.photo.work_side, recognizer.photo.max_work_side)
-            pixels, scale = imageio.read_image_scaled(path, path, need)
-            reading = recognizer.read(pixels, name=path)
-        except DigitedgeError as e:
+    items = expand(paths)
+    readable = [path for path, problem in items if not problem]
+    done = read_files(readable, settings, jobs, recognizer)
+    results, failed, used, timer = [], 0, set(), StageTimer()
+    for path, problem in items:
+        result = None if problem else next(done)
+        error = f"{path}: {problem}" if problem else result.error
+        if error:
             failed += 1
-            typer.echo(f"error: {e}", err=True)
+            typer.echo(f"error: {error}", err=True)
             if as_json:
-                typer.echo(json.dumps({"path": path, "error": str(e)}))
+                typer.echo(json.dumps({"path": path, "error": error}))
             continue
-        reading = rescaled(reading, scale)
+        reading = rescaled(result.reading, result.scale)
+        timer.calls += [result.stages] if result.stages else []
         if as_json:
             typer.echo(json.dumps(reading.to_dict(path)))
         results.append((path, reading))
         if annotate is not None:
-            image = draw.boxes(draw.to_bgr(pixels), reading.digits, scale)
-            target = annotated_name(annotate, path, used)
-            import cv2
-
-            if not cv2.imwrite(str(target), image):
-                raise DigitedgeError(f"{target}: cannot write the annotated image")
+            write_annotated(annotated_name(annotate, path, used), result, reading)
     if results and not as_json:
         print_table(results)
+    if profile and timer.calls:
+        print_stages(timer, err=as_json)
     if failed:
         raise typer.Exit(1)
+
+
+def write_annotated(target: Path, result, reading) -> None:
+    """The image read, with each digit's box and label drawn, as `target`."""
+    import cv2
+
+    from digitedge.edge_runtime import draw
+
+    image = draw.boxes(draw.to_bgr(result.pixels), reading.digits, result.scale)
+    if not cv2.imwrite(str(target), image):
+        raise DigitedgeError(f"{target}: cannot write the annotated image")
+
+
+def print_stages(timer, err: bool = False) -> None:
+    """The --profile table: per stage, median and p99 over the images read (on stderr beside --json)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from digitedge.edge_runtime.profile import ABOUT
+
+    summary = timer.summary()
+    n = summary["total"]["n"]
+    table = Table("stage", "what", "median ms", "p99 ms", title=f"time by stage, {n} image{'s' * (n != 1)}")
+    for stage, st in summary.items():
+        table.add_row(stage, ABOUT.get(stage, "the whole image"), f"{st['median'] / 1000:.3f}",
+                      f"{st['p99'] / 1000:.3f}")
+    Console(stderr=err).print(table)
 
 
 def rescaled(reading, scale: float):
@@ -160,6 +200,8 @@ def webcam(
     backend: Backend = "auto",
     threads: Threads = None,
     min_conf: MinConfidence = None,
+    input_range: InputRange = None,
+    invert: Invert = None,
 ) -> None:
     """Recognize digits live: boxes, labels, confidence, FPS and latency; q or Esc quits."""
     from digitedge.edge_runtime import load_recognizer
@@ -168,7 +210,8 @@ def webcam(
     if smooth < 1 or (max_frames is not None and max_frames < 1):
         raise DigitedgeError("--smooth and --max-frames must be at least 1")
     chosen = camera if source is None else (int(source) if source.isdigit() else source)
-    recognizer, warnings = load_recognizer(model, backend, threads, min_confidence=min_confidence(min_conf))
+    recognizer, warnings = load_recognizer(model, backend, threads, min_confidence=min_confidence(min_conf),
+                                           override=override(input_range, invert))
     echo_warnings(warnings)
     config = WebcamConfig(
         source=chosen,

@@ -42,6 +42,18 @@ MinConfidence = Annotated[
         "(default: the calibrated one, see benchmarks/results/calibration).",
     ),
 ]
+# A model without digitedge metadata: its input convention is detected unless these say it.
+InputRange = Annotated[
+    Optional[str],
+    typer.Option("--input-range", help="The values a model without digitedge metadata wants: 0-1, 0-255, "
+                 "signed (-1..1), mnist (mean/std), raw (the integer pixel); default: detected on bundled digits."),
+]
+Invert = Annotated[
+    Optional[bool],
+    typer.Option("--invert/--no-invert", help="A model without digitedge metadata wants black digits on white "
+                 "(--invert) or white on black (--no-invert); default: detected."),
+]
+
 
 # --- the live source (webcam, serve) --------------------------------------------------------------
 Camera = Annotated[Optional[int], typer.Option("--camera", help="Camera index (0 is the first camera).")]
@@ -75,6 +87,13 @@ def min_confidence(value: Optional[float]) -> float:
     if not 0.0 <= value <= 1.0:
         raise DigitedgeError(f"--min-confidence {value:g}: must be between 0 and 1 (a probability)")
     return value
+
+
+def override(input_range: Optional[str], invert: Optional[bool]):
+    """--input-range and --invert as the runtime takes them (checked there)."""
+    from digitedge.edge_runtime.convention import Override
+
+    return Override(input_range, invert)
 
 
 def default_out(kind: str) -> Path:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from digitedge.commands import one_line_errors
-from digitedge.commands.options import DataDir, default_out, shipped_or_path
+from digitedge.commands.options import DataDir, InputRange, Invert, default_out, override, shipped_or_path
 
 
 @one_line_errors
@@ -22,6 +22,8 @@ def evaluate(
     seed: int = typer.Option(0, help="Seed of the corruptions (and of the test subset)."),
     threads: Optional[int] = typer.Option(None, help="Interpreter / TensorFlow threads (default: the runtime's)."),
     data_dir: DataDir = None,
+    input_range: InputRange = None,
+    invert: Invert = None,
 ) -> None:
     """Accuracy on clean MNIST and MNIST-C's 15 corruptions, plus graded sweeps (noise, blur, rotation, ...)."""
     from digitedge.benchmarks.robustness import EvalConfig
@@ -29,7 +31,7 @@ def evaluate(
 
     out = out or default_out("evaluate")
     cfg = EvalConfig(models=shipped_or_path(models), out=out, images=images, quick=quick, sweeps=sweeps, seed=seed,
-                     threads=threads, data_dir=data_dir)
+                     threads=threads, data_dir=data_dir, override=override(input_range, invert))
     results = run(cfg)
     print_evaluation(results, out)
 

@@ -14,6 +14,8 @@ from digitedge.commands import echo_warnings, one_line_errors
 from digitedge.commands.options import (
     Backend,
     Camera,
+    InputRange,
+    Invert,
     LiveSmooth,
     MinConfidence,
     Model,
@@ -21,6 +23,7 @@ from digitedge.commands.options import (
     Source,
     Threads,
     min_confidence,
+    override,
     parse_roi,
 )
 from digitedge.errors import DigitedgeError
@@ -65,12 +68,14 @@ def serve(
     loop: bool = typer.Option(False, "--loop", help="Play a video file again when it ends."),
     deskew: bool = typer.Option(False, "--deskew", help="Straighten slanted digits first."),
     min_conf: MinConfidence = None,
+    input_range: InputRange = None,
+    invert: Invert = None,
 ) -> None:
     """Serve a page and an HTTP API: the live view with the digits read, and photo uploads."""
     validate(camera, source, port, max_upload_mb, max_waiting, workers, smooth)
     app, token, generated = configure(
         host, token, max_upload_mb, roi, model=model, backend=backend, threads=threads, deskew=deskew,
-        min_confidence=min_confidence(min_conf),
+        min_confidence=min_confidence(min_conf), override=override(input_range, invert),
         camera=camera, source=source, loop=loop, smooth=smooth, max_waiting=max_waiting, workers=workers, save=save,
     )
     runtime = app.state.runtime

@@ -68,7 +68,7 @@ class Runtime:
         from digitedge.edge_runtime.recognizer import DEFAULT_MIN_CONFIDENCE
 
         confidence = DEFAULT_MIN_CONFIDENCE if c.min_confidence is None else c.min_confidence
-        return load_recognizer(c.model, c.backend, c.threads, PhotoConfig(deskew=c.deskew), confidence)
+        return load_recognizer(c.model, c.backend, c.threads, PhotoConfig(deskew=c.deskew), confidence, c.override)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -127,6 +127,7 @@ class Runtime:
             "backend": self.model_info["backend"],
             "uptime_s": round(time.monotonic() - self.started, 1),
             "frames_processed": self.source.frames if self.source else 0,
+            "frames_dropped": self.source.dropped if self.source else 0,  # a camera's, never read: newest wins
             "source": self.source.info() if self.source else None,
             "uploads": {**self.counts, "in_flight": self.in_flight, "capacity": self.capacity},
             "last_error": last_error,

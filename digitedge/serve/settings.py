@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:  # the source module loads OpenCV; the settings must not
+    from digitedge.edge_runtime.convention import Override
+
     from .source import Roi
 
 MB = 1024 * 1024
@@ -19,6 +21,7 @@ class ServeConfig:
     threads: Optional[int] = None
     deskew: bool = False
     min_confidence: Optional[float] = None  # a digit under it is unsure; None: the runtime's default
+    override: Optional[Override] = None  # --input-range, --invert (a model without metadata)
     camera: Optional[int] = None  # a camera index, or
     source: Optional[str] = None  # a video file or stream URL; neither: uploads only
     loop: bool = False  # a video file starts again when it ends
