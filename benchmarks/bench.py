@@ -71,6 +71,7 @@ class BenchConfig:
     data_dir: Path | None = None
     command: str | None = None
     override: object = None  # edge_runtime's convention.Override: --input-range, --invert
+    personal: Path | None = None  # a personal head: the TFLite rows read through it, named <model>+<head>
 
     def check(self) -> None:
         if self.warmup < 0 or self.runs < 1 or self.keras_runs < 1:
@@ -119,7 +120,9 @@ def specs_for(config: BenchConfig, backends: list[str]) -> tuple[list[Spec], lis
     for path, name in zip(config.models, model_names(config.models)):
         kind = kind_of(path)
         if kind == TFLITE:
-            specs += [Spec(name, path, kind, b, t, config.override) for b in backends for t in config.threads]
+            label = name if config.personal is None else f"{name}+{config.personal.stem}"  # rows say a head was used
+            specs += [Spec(label, path, kind, b, t, config.override, config.personal)
+                      for b in backends for t in config.threads]
         elif kind == KERAS and tensorflow_installed():
             specs += [Spec(name, path, kind, f"keras-{m}", min(config.threads)) for m in KERAS_METHODS]
         else:
@@ -132,7 +135,8 @@ def specs_for(config: BenchConfig, backends: list[str]) -> tuple[list[Spec], lis
 def base_row(spec: Spec) -> dict:
     path = spec.path
     return {"id": spec.key, "model": spec.name, "path": shown_path(path), "kind": spec.kind, "runtime": spec.runtime,
-            "threads": spec.threads, "file_bytes": path.stat().st_size if path.is_file() else None}
+            "threads": spec.threads, "file_bytes": path.stat().st_size if path.is_file() else None,
+            **({"personal": spec.personal.name} if getattr(spec, "personal", None) else {})}
 
 
 def failed_row(spec: Spec, error: str) -> dict:
@@ -240,8 +244,9 @@ def record(config: BenchConfig, started: float, info: dict, settings: dict, rows
         "command": config.command or command_line(),
         "machine": info,
         "settings": {
-            **{k: v for k, v in asdict(config).items() if k not in ("models", "data_dir", "command")},
+            **{k: v for k, v in asdict(config).items() if k not in ("models", "data_dir", "command", "personal")},
             "models": [shown_path(p) for p in config.models],
+            "personal": None if config.personal is None else shown_path(config.personal),
             **settings,
         },
         "rows": rows,

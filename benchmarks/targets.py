@@ -38,6 +38,7 @@ class Spec:
     runtime: str  # litert, tflite-runtime, keras-predict or keras-call
     threads: int
     override: object = None  # a .tflite without metadata: edge_runtime's convention.Override (None: detected)
+    personal: Path | None = None  # a personal head the Recognizer reads through (bench --personal)
 
     @property
     def key(self) -> str:
@@ -84,7 +85,7 @@ class TfliteTarget:
 
         # A missing metadata warning is recorded as has_metadata instead.
         recognizer, _ = load_recognizer(self.spec.path, backend=self.spec.runtime, threads=self.spec.threads,
-                                        override=self.spec.override)
+                                        override=self.spec.override, personal=self.spec.personal)
         return recognizer
 
     def invoke(self) -> None:

@@ -32,6 +32,7 @@ class Settings:
     profile: bool = False  # time every stage (edge_runtime.profile)
     need_full: bool = False  # decode at up to 1600 px (to draw on), not only what is read
     override: object = None  # convention.Override: --input-range, --invert (a model without metadata)
+    personal: str | Path | None = None  # a personal head file (--personal)
 
 
 @dataclass
@@ -47,7 +48,7 @@ class Result:
 def build(settings: Settings):
     kwargs = {} if settings.min_confidence is None else {"min_confidence": settings.min_confidence}
     recognizer, warnings = load_recognizer(settings.model, settings.backend, settings.threads, settings.photo,
-                                           override=settings.override, **kwargs)
+                                           override=settings.override, personal=settings.personal, **kwargs)
     if settings.profile:
         recognizer.timer = StageTimer()
     return recognizer, warnings

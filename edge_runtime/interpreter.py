@@ -82,7 +82,7 @@ class TensorSpec:
 
     @property
     def quantized(self) -> bool:
-        return self.scale != 0.0 and np.issubdtype(self.dtype, np.integer)
+        return self.scale != 0.0 and self.dtype.kind in "iu"  # an integer type (np.issubdtype: 10x slower)
 
 
 def _spec(detail: dict) -> TensorSpec:
@@ -153,6 +153,10 @@ class Model:
             raise ModelError(f"{self.path}: model has {len(outputs)} outputs and none is marked as the "
                              "class scores (digitedge metadata \"outputs\": {\"scores\": NAME})")
         self.input, self.output = _spec(inputs[0]), _spec(scores)
+        # worked out once: prepare() runs per photo
+        info = np.iinfo(self.input.dtype) if self.input.dtype.kind in "iu" else None
+        self._input_bounds = (info.min, info.max) if info is not None else None
+        self._shape_one = self.batch_shape(1)
         self.features_output = _spec(by_name[marked["features"]]) if "features" in marked else None
         self._input_index, self._output_index = inputs[0]["index"], scores["index"]
         self._features_index = by_name[marked["features"]]["index"] if "features" in marked else None
@@ -247,13 +251,12 @@ class Model:
             v = RANGES[convention.range](v)
         spec = self.input
         if spec.quantized:
-            v = np.round(v / spec.scale + spec.zero_point)
-        elif np.issubdtype(spec.dtype, np.signedinteger):
+            v = np.rint(v / spec.scale + spec.zero_point)
+        elif spec.dtype.kind == "i":
             v = v - 128.0  # a raw pixel into a signed type: centred, as int8 input without parameters is
-        if np.issubdtype(spec.dtype, np.integer):
-            info = np.iinfo(spec.dtype)
-            v = np.clip(v, info.min, info.max)
-        return v.astype(spec.dtype).reshape(self.batch_shape(n))
+        if self._input_bounds is not None:  # (np.clip and np.iinfo cost more than the rest together)
+            v = np.minimum(np.maximum(v, self._input_bounds[0]), self._input_bounds[1])
+        return v.astype(spec.dtype).reshape(self._shape_one if n == 1 else self.batch_shape(n))
 
     quantize_input = prepare  # the name the benchmarks know it by
 

@@ -5,10 +5,12 @@ Usage:
     r = Recognizer()                  # the shipped int8 model, the best interpreter there is
     r.predict("photo.jpg")            # Prediction(digit=7, probability=0.998, top3=[...], ...)
     r.read("house-number.jpg").text   # "4025" ("40?5": the third digit under min_confidence)
+    Recognizer(personal="my.head")    # read through a head made by `digitedge personalize` for the model
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,7 +22,9 @@ from digitedge.errors import DigitedgeError, ModelError
 
 from . import imageio
 from .convention import Override
+from .features import sha256_of
 from .interpreter import Model
+from .personal import Head
 from .preprocess import (
     PREPROCESSING_VERSION,
     DigitCrop,
@@ -91,6 +95,13 @@ class Reading:
         """How sure the whole number is: the product of its digits' probabilities."""
         return float(np.prod([d.probability for d in self.digits])) if self.digits else 0.0
 
+    def scaled(self, factor: float) -> Reading:
+        """This reading with its boxes multiplied by `factor` (from the pixels read to the original image's)."""
+        if factor == 1.0:
+            return self
+        digits = [dataclasses.replace(d, box=tuple(round(v * factor) for v in d.box)) for d in self.digits]
+        return dataclasses.replace(self, digits=digits)
+
     def to_dict(self, path: str | None = None) -> dict:
         """The JSON of `digitedge predict --json` (and of the server's /api/predict): path first when given."""
         out = {} if path is None else {"path": path}
@@ -116,6 +127,7 @@ class Recognizer:
         photo: PhotoConfig = PhotoConfig(),
         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
         override: Override | None = None,  # --input-range, --invert: for a model without metadata
+        personal: str | Path | None = None,  # a head file (`digitedge personalize`) made for this model
     ):
         if not 0.0 <= min_confidence <= 1.0:
             raise DigitedgeError(f"min_confidence {min_confidence:g}: must be between 0 and 1")
@@ -130,6 +142,15 @@ class Recognizer:
                 f"model outputs {self.model.num_classes} scores"
             )
         self.photo = photo
+        self.personal = Path(personal) if personal is not None else None
+        self.head = self._load_head() if personal is not None else None
+
+    def _load_head(self) -> Head:
+        """The personal head, refused unless the model has a features output and the head was made for it."""
+        if self.model.features_output is None:
+            raise ModelError(f"{self.model_path}: the model has no features output, so it cannot use the personal "
+                             f"head {self.personal} (models made by digitedge convert have one)")
+        return Head.load(self.personal, sha256_of(self.model_path))
 
     @property
     def backend(self) -> str:
@@ -151,8 +172,13 @@ class Recognizer:
 
     def classify(self, digit28: np.ndarray) -> tuple[int, float, list[tuple[int, float]]]:
         """An MNIST-like 28x28 uint8 (white on black) -> (digit, probability, top 3); the model's
-        own input convention (range, polarity, layout) is applied by the Model."""
-        probs = self.model.run(normalize(digit28))
+        own input convention (range, polarity, layout) is applied by the Model; with a personal
+        head, the head's probabilities."""
+        if self.head is None:
+            probs = self.model.run(normalize(digit28))
+        else:
+            probs, features = self.model.run(normalize(digit28), features=True)
+            probs = self.head.probabilities(features, probs)
         self.timer.mark("invoke")
         order = np.argsort(-probs, kind="stable")[:3]  # ties (common in uint8 outputs) go to argmax's pick
         top3 = [(self._label(i), float(probs[i])) for i in order]
@@ -214,6 +240,7 @@ def load_recognizer(
     photo: PhotoConfig | None = None,
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     override: Override | None = None,
+    personal: str | Path | None = None,
 ) -> tuple[Recognizer, list[str]]:
     """(Recognizer, its warnings as text): metadata (and any other load) warnings are kept, not raised.
 
@@ -223,5 +250,6 @@ def load_recognizer(
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        recognizer = Recognizer(model, backend, threads, photo or PhotoConfig(), min_confidence, override)
+        recognizer = Recognizer(model, backend, threads, photo or PhotoConfig(), min_confidence, override,
+                                personal=personal)
     return recognizer, [str(w.message) for w in caught]

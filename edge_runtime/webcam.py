@@ -41,6 +41,7 @@ class WebcamConfig:
     headless: bool = False  # no window: one JSON line per frame on stdout
     max_frames: int | None = None
     save_dir: Path | None = None  # annotated frames as JPEGs
+    samples_dir: Path | None = None  # a digit key saves the digit in view here, as a sample of that digit (GUI only)
     smooth_frames: int = 5
     fps_every: int = 10  # FPS is measured over this many frames
     window: str = "digitedge"
@@ -210,7 +211,9 @@ def open_window(name: str) -> None:
         ) from None
 
 
-def frame_json(n: int, elapsed: float, latency: float, fps: float | None, detections, dropped: int = 0) -> str:
+def frame_json(n: int, elapsed: float, latency: float, fps: float | None, detections, dropped: int = 0,
+               personal: str | None = None) -> str:
+    """One frame as JSON; `personal`, the personal head's name, when one corrects the readings."""
     return json.dumps(
         {
             "frame": n,
@@ -231,6 +234,7 @@ def frame_json(n: int, elapsed: float, latency: float, fps: float | None, detect
                 }
                 for d in detections
             ],
+            **({} if personal is None else {"personal": personal}),
         }
     )
 
@@ -280,6 +284,8 @@ def run(recognizer, config: WebcamConfig, out=None) -> Summary:
     live = not is_file(config.source)
     feed = FrameFeed(open_source(config.source), live)
     smoother = LabelSmoother(config.smooth_frames, getattr(recognizer, "min_confidence", 0.0))
+    head = getattr(recognizer, "personal", None)
+    personal = None if head is None else str(head)
     n, fps, reason = 0, None, "max-frames"
     start = tick = time.perf_counter()
     window = False
@@ -303,7 +309,7 @@ def run(recognizer, config: WebcamConfig, out=None) -> Summary:
             if n % config.fps_every == 0:  # averaged over the last fps_every frames
                 now = time.perf_counter()
                 fps, tick = config.fps_every / (now - tick), now
-            shown = Shown(n, time.perf_counter() - start, latency, fps, feed.dropped if live else None)
+            shown = Shown(n, time.perf_counter() - start, latency, fps, feed.dropped if live else None, personal)
             if show(config, frame, detections, shown, out):
                 reason = "quit"
                 break
@@ -323,12 +329,14 @@ class Shown:
     latency: float
     fps: float | None
     dropped: int | None  # None for a file, which drops nothing
+    personal: str | None = None  # the personal head the digits were read with
 
 
 def show(config: WebcamConfig, frame: np.ndarray, detections, shown: Shown, out) -> bool:
     """A frame's JSON line, saved image and window; True when q or Esc was pressed."""
     if config.headless:
-        line = frame_json(shown.frame, shown.elapsed, shown.latency, shown.fps, detections, shown.dropped or 0)
+        line = frame_json(shown.frame, shown.elapsed, shown.latency, shown.fps, detections, shown.dropped or 0,
+                          shown.personal)
         out.write(line + "\n")
         out.flush()
     if config.headless and config.save_dir is None:
@@ -339,4 +347,21 @@ def show(config: WebcamConfig, frame: np.ndarray, detections, shown: Shown, out)
     if config.headless:
         return False
     cv2.imshow(config.window, image)
-    return cv2.waitKey(1) & 0xFF in QUIT_KEYS
+    key = cv2.waitKey(1) & 0xFF
+    if config.samples_dir is not None and ord("0") <= key <= ord("9"):
+        print(save_typed(config.samples_dir, chr(key), frame, detections), file=sys.stderr, flush=True)
+    return key in QUIT_KEYS
+
+
+def save_typed(folder: Path, digit: str, frame: np.ndarray, detections) -> str:
+    """The digit key typed while one digit is in view: that digit's cut-out saved as a sample of `digit`."""
+    from .crops import cutout, save_sample
+
+    if len(detections) != 1:
+        return f"not saved: {len(detections)} digits in view; type a digit key with one digit in view"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    try:
+        path = save_sample(folder, digit, cutout(frame, [d.box for d in detections], 0), f"webcam-{stamp}")
+    except DigitedgeError as e:  # a full disk: said, and the camera goes on
+        return f"not saved: {e}"
+    return f"saved {path} as a sample of {digit}"

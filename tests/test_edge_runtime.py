@@ -274,6 +274,54 @@ def test_small_digits_are_cut_at_full_resolution(edge_mnist):
     assert np.mean(overlap) >= 0.9, overlap
 
 
+@pytest.mark.parametrize("side", [8, 120, 186, 401])
+def test_background_is_opencvs_opening(edge_mnist, side):
+    """The paper's light, computed in log2(k) shifted passes, is exactly OpenCV's opening by the
+    k-square (frame not counted), on real photos of every size the small copy takes."""
+    import cv2
+
+    for n in range(3):
+        photo = synthetic.digit_photo(edge_mnist.x_test, edge_mnist.y_test, n, seed=n, out_side=max(side, 32)).image
+        ink = 255 - cv2.resize(preprocess.to_gray(photo), (side + n * 7, side), interpolation=cv2.INTER_AREA)
+        k = max(15, min(ink.shape) // 2, max(ink.shape) // 4) | 1
+        opened = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+        assert np.array_equal(preprocess.background(ink), opened)
+
+
+def test_labelling_the_inks_extent_is_labelling_the_frame(edge_mnist):
+    """segment.label labels only the ink's bounding box: the same labels, in the same order, and the
+    same statistics as OpenCV's labelling of the whole mask (odd offsets included)."""
+    import cv2
+
+    from digitedge.benchmarks import photo_kinds
+    from digitedge.edge_runtime.segment import label
+
+    for kind in ("plain", "small-in-scene", "edge-or-shadow", "broken-strokes"):
+        for n in range(3):
+            gray = preprocess.to_gray(photo_kinds.photo(kind, edge_mnist.x_test, edge_mnist.y_test, n).image)
+            mask = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 10)
+            for cut in (mask, mask[3:, 5:]):
+                labels, stats = label(cut)
+                _, whole, whole_stats, _ = cv2.connectedComponentsWithStats(cut, connectivity=8, ltype=cv2.CV_32S)
+                assert np.array_equal(labels, whole) and np.array_equal(stats[1:], whole_stats[1:])
+                assert stats[0, 4] == whole_stats[0, 4]
+
+
+def test_blank_is_the_99_9th_percentile_under_the_contrast():
+    """Counted instead of read from a histogram: the same answer, to the pixel (a 100x100 page is
+    blank with 9 ink pixels, not with 10)."""
+    flat = np.zeros((100, 100), np.uint8)
+    flat.flat[:9] = 200
+    assert preprocess._blank(flat, 40)
+    flat.flat[9] = 200
+    assert not preprocess._blank(flat, 40)
+    rng = np.random.default_rng(0)
+    for share in np.linspace(0, 0.003, 31):
+        flat = np.where(rng.random((120, 97)) < share, rng.integers(0, 256, (120, 97)), 0).astype(np.uint8)
+        p999 = preprocess._percentiles_of(np.cumsum(preprocess._histogram(flat, 256)), (99.9,))[0]
+        assert preprocess._blank(flat, 40) == (p999 < 40)
+
+
 def test_reading_to_dict_is_the_predict_json(edge_mnist):
     row = np.hstack([np.pad(edge_mnist.x_test[i], 10) for i in (0, 1, 2)])  # three digits side by side
     reading = recognizer().read(255 - np.kron(row, np.ones((4, 4), np.uint8)))

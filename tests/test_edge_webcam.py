@@ -170,6 +170,24 @@ def test_q_quits_and_releases(monkeypatch):
     assert len(labels) == 3 and all(re.fullmatch(r"-   -- FPS   \d+ ms   \d+ dropped", t) for t in labels), labels
 
 
+def test_a_digit_key_saves_a_sample_in_the_window(monkeypatch, tmp_path, edge_mnist, capsys):
+    """webcam --samples: typing 3 with one digit in view saves its cut-out as a sample of 3 (issue #20)."""
+    from camera_helpers import number_frame
+
+    cap = SlowCamera(number_frame(edge_mnist, "8"))
+    keys = iter([-1, ord("3"), ord("q")])
+    monkeypatch.setattr(webcam, "open_source", lambda source: cap)
+    monkeypatch.setattr(cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(cv2, "imshow", lambda name, image: None)
+    monkeypatch.setattr(cv2, "waitKey", lambda delay: next(keys))
+    monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+    summary = webcam.run(recognizer(), webcam.WebcamConfig(source=0, samples_dir=tmp_path / "mine"))
+    assert summary.reason == "quit"
+    (saved,) = (tmp_path / "mine").rglob("*.png")
+    assert saved.parent == tmp_path / "mine" / "3" and saved.name.startswith("webcam-")
+    assert capsys.readouterr().err == f"saved {saved} as a sample of 3\n"
+
+
 def test_no_gui_is_a_clear_error(monkeypatch):
     cap = FakeCapture(5)
 

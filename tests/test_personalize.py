@@ -16,41 +16,9 @@ from pathlib import Path
 import cli_helpers
 import numpy as np
 import pytest
+from personal_helpers import PER_DIGIT, feature_model_fixture, samples_fixture, write_writer  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
-PER_DIGIT = 4  # samples of each digit: enough to learn the 'round' writer's 6s and 1s
-
-
-@pytest.fixture(scope="module")
-def feature_model(tmp_path_factory, mnist_dir) -> Path:
-    """An int8 model with a features output: the shipped one when it has it, else converted here."""
-    from digitedge.edge_runtime.metadata import read_metadata
-    from digitedge.edge_runtime.recognizer import DEFAULT_MODEL
-
-    if "features" in ((read_metadata(DEFAULT_MODEL) or {}).get("outputs") or {}):
-        return DEFAULT_MODEL
-    pytest.importorskip("tensorflow")
-    out = tmp_path_factory.mktemp("personalize-model")
-    result = cli_helpers.run("convert", ROOT / "models" / "digits.keras", "--out", out, "-f", "int8",
-                             "--verify-images", 300, "--data-dir", mnist_dir)
-    assert result.exit_code == 0, result.output
-    return out / "digits_int8.tflite"
-
-
-def write_writer(folder: Path, writer: str, numbers: range, digits=range(10)) -> Path:
-    from digitedge.benchmarks import writers
-    from digitedge.benchmarks.synthetic import write_image
-
-    for d in digits:
-        (folder / str(d)).mkdir(parents=True, exist_ok=True)
-        for n in numbers:
-            write_image(folder / str(d) / f"{n:02d}.jpg", writers.photo(writers.BY_NAME[writer], d, n).image)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def samples(tmp_path_factory) -> Path:
-    return write_writer(tmp_path_factory.mktemp("samples") / "round", "round", range(PER_DIGIT))
 
 
 def run_edge_only(*args, env_data: Path) -> subprocess.CompletedProcess:

@@ -2,7 +2,8 @@
 
 The test makes a synthetic video and a photo, starts `digitedge serve --source clip.mp4` on
 127.0.0.1, opens the page, waits for the live reading to show the video's number, uploads
-the photo through the page's control, sees its number, saves a screenshot, and stops the
+the photo through the page's control, sees its number, corrects its first digit ("this is a 7":
+saved into --samples), saves a screenshot, and stops the
 server with SIGTERM while the page still streams. Nothing is downloaded: Playwright's pip
 wheel carries its driver, and the browser is /usr/bin/chromium (`make browser` installs it).
 Set DIGITEDGE_SCREENSHOT=path to keep the screenshot (scripts/screenshots makes the README's
@@ -46,7 +47,8 @@ def server(tmp_path, edge_mnist):
     photo = number_photo(edge_mnist, reader, PHOTO_NUMBER, tmp_path / "photo.jpg", seed=11)
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
-    cmd = [sys.executable, "-m", "digitedge.cli", "serve", "--source", video.name, "--loop", "--port", str(port)]
+    cmd = [sys.executable, "-m", "digitedge.cli", "serve", "--source", video.name, "--loop", "--port", str(port),
+           "--samples", "mine"]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -95,6 +97,11 @@ def test_page_shows_the_live_reading_and_reads_an_upload(server):
             assert page.inner_text("#upload-error") == ""
             assert page.inner_text("#upload-text") == PHOTO_NUMBER
             page.wait_for_function("document.getElementById('upload-canvas').width > 0")
+            # "this is a …" under the first digit (--samples): its cut-out saved as a sample of the digit chosen
+            page.select_option("#upload-digits li:first-child select", "7")
+            page.wait_for_function("document.querySelector('#upload-digits .fix').textContent.includes('saved as a 7')")
+            assert [p.relative_to(server["tmp"]).as_posix() for p in server["tmp"].glob("mine/*/*")] == [
+                "mine/7/photo-1.png"]
             page.wait_for_function(
                 f"document.getElementById('reading').textContent === '{LIVE_NUMBER}'", timeout=30_000
             )

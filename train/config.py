@@ -7,6 +7,7 @@ into the run's metrics.json so a run carries its own settings.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 from digitedge.errors import DigitedgeError
 
@@ -81,6 +82,7 @@ class TrainConfig:
     val_size: int = 5000  # held out of the training images; the test set chooses nothing
     patience: int = 6  # early stopping on validation accuracy
     time_budget_min: float = 0  # the cosine schedule ends within this many minutes (0: no limit)
+    init: str = ""  # a model.keras of the same architecture to start from (fine-tuning); "": random weights
     seed: int = 42
 
     def check(self) -> None:
@@ -88,6 +90,8 @@ class TrainConfig:
         self.augment.check()
         if self.epochs < 1 or self.batch_size < 1:
             raise DigitedgeError(f"epochs={self.epochs}, batch_size={self.batch_size}: must be positive")
+        if self.init and not Path(self.init).is_file():
+            raise DigitedgeError(f"{self.init}: no such model file to start from")
         if self.time_budget_min < 0:
             raise DigitedgeError(f"time_budget_min={self.time_budget_min}: must be 0 (no limit) or more")
         if self.val_size < 10:

@@ -69,9 +69,24 @@ def train(cfg: TrainConfig, mnist: Mnist, run_dir: Path, verbose=None) -> dict:
     data = split(mnist, cfg)
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(cfg.model)
+    if cfg.init:
+        start_from(model, Path(cfg.init))
     history = fit(model, data, cfg, verbose=verbose).history
     info = {"kind": "train", "config": asdict(cfg), "hyperparameters": asdict(cfg.model), **data_info(mnist, cfg, data)}
     return finish(run_dir, model, cfg.model, data, history, info, started)
+
+
+def start_from(model: keras.Model, path: Path) -> None:
+    """Fine-tuning: the weights of a saved model with the same layers."""
+    try:
+        source = keras.models.load_model(path)
+    except (OSError, ValueError) as e:
+        raise DigitedgeError(f"{path}: cannot load the model to start from ({str(e).splitlines()[0]})") from None
+    ours, theirs = [w.shape for w in model.get_weights()], [w.shape for w in source.get_weights()]
+    if ours != theirs:
+        raise DigitedgeError(f"{path}: its weights do not fit the model being trained (other conv blocks, "
+                             "filters, dense units or batch norm)")
+    model.set_weights(source.get_weights())
 
 
 def make_tuner(cfg: TuneConfig, run_dir: Path, **kwargs) -> kt.Tuner:

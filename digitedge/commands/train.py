@@ -53,6 +53,7 @@ Contrast = option(Optional[float], help="Augmentation: contrast changed by up to
 Invert = option(Optional[float], help="Augmentation: share of images made dark-on-light; 0: off.")
 Lines = option(Optional[float], help="Augmentation: a straight line across, up to this many px wide; 0: off.")
 Lighting = option(Optional[float], help="Augmentation: uneven light, up to this share of white; 0: off.")
+Init = option(Optional[Path], help="Start from this model.keras's weights (same architecture): fine-tuning.")
 ROBUST = ("noise", "blur", "elastic", "thickness", "contrast", "invert", "lines", "lighting")
 # tune only: the search.
 Algorithm = option(Optional[str], help="random, hyperband or bayesian.")
@@ -118,7 +119,8 @@ def build_train_config(preset_name: str, flags: dict):
     model = {k: flags.get(k) for k in ("conv_blocks", "filters", "dense_units", "dropout", "learning_rate",
                                        "batch_norm")}
     augment = {"enabled": flags.get("augment"), **{k: flags.get(k) for k in ("rotation", "shift", "zoom", *ROBUST)}}
-    return overrides(base, **pick, time_budget_min=flags.get("time_budget"),
+    init = flags.get("init")
+    return overrides(base, **pick, time_budget_min=flags.get("time_budget"), init=str(init) if init else None,
                      model=overrides(base.model, **model), augment=overrides(base.augment, **augment))
 
 
@@ -148,6 +150,7 @@ def train(
     batch_norm: BatchNorm = None, augment: Augment = None, rotation: Rotation = None, shift: Shift = None,
     zoom: Zoom = None, noise: Noise = None, blur: Blur = None, elastic: Elastic = None, thickness: Thickness = None,
     contrast: Contrast = None, invert: Invert = None, lines: Lines = None, lighting: Lighting = None,
+    init: Init = None,
 ) -> None:
     """Train the CNN once with fixed settings and write its report folder."""
     cfg = build_train_config(preset, given_flags(ctx))
