@@ -159,11 +159,32 @@ def test_resumed_search_redoes_no_finished_trial(mnist, tmp_path):
     (["--learning-rate", "0"], "learning_rate=0.0: must be in (0, 1)"),
     (["--epochs", "0"], "epochs=0, batch_size=128: must be positive"),
     (["--preset", "huge"], f"unknown preset 'huge': choose {', '.join(PRESETS)}"),
+    (["--init", "nowhere.keras"], "nowhere.keras: no such model file to start from"),
 ])
 def test_impossible_settings_are_refused_before_anything_is_written(tmp_path, args, expected):
     out = tmp_path / "run"
     assert_one_error(runner.invoke(app, ["train", "--out", str(out), *args]), expected)
     assert not out.exists()
+
+
+def test_fine_tuning_starts_from_the_given_model_and_records_it(quick_run, mnist_dir, tmp_path):
+    """--init (issue 17's robust release: a robust run, then a few epochs of the release augmentation)."""
+    source, cfg, metrics = quick_run
+    common = ["--data-dir", str(mnist_dir), "--init", str(source / "model.keras"), "--epochs", "1",
+              "--train-subset", "2000", "--test-subset", "2000"]
+    wide = tmp_path / "wide"
+    assert_one_error(runner.invoke(app, ["train", "--out", str(wide), "--filters", "32", *common]),
+                     f"{source / 'model.keras'}: its weights do not fit the model being trained (other conv "
+                     "blocks, filters, dense units or batch norm)")
+    assert not wide.exists()
+    out = tmp_path / "tuned"
+    result = runner.invoke(app, ["train", "--out", str(out), "--learning-rate", "1e-4", *common])
+    assert result.exit_code == 0, result.output
+    tuned = json.loads((out / "metrics.json").read_text())
+    assert tuned["started_from"]["model"] == str(source / "model.keras")
+    assert tuned["started_from"]["epochs"] == len(metrics["history"]["loss"])
+    # one epoch of 2,000 images at a low rate keeps what the source learned (from scratch: far lower)
+    assert tuned["test_accuracy"] > metrics["test_accuracy"] - 0.02
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -81,9 +81,7 @@ def render(m: dict, conversion: dict | None) -> str:
         f"| test accuracy | **{100 * m['test_accuracy']:.2f}%** on the {m['test_images']:,} MNIST test images |",
         f"| test loss | {m['test_loss']:.4f} |",
         f"| parameters | {m['parameters']:,} |",
-        f"| training time | {m['wall_time_s'] / 60:.1f} min (search and final training, 2 CPU cores) |",
-        f"| epochs (final training) | {len(m['history']['loss'])} |",
-        f"| command | `{m.get('command', '')}` |",
+        *provenance(m),
         f"| data | MNIST, SHA-256 of the four files' hashes `{m['data_sha256']}` |",
         f"| split | {m['train_images']:,} training / {m['val_images']:,} validation images, seed {m['seed']}; "
         "the test set chose nothing |",
@@ -114,6 +112,19 @@ def render(m: dict, conversion: dict | None) -> str:
         lines += ["![trials](report/trials.png)", ""]
     lines += conversion_section(conversion)
     return "\n".join(lines)
+
+
+def provenance(m: dict) -> list[str]:
+    """Time, epochs and command rows; a fine-tuned model also names the run it started from."""
+    own = [f"| epochs (final training) | {len(m['history']['loss'])} |", f"| command | `{m.get('command', '')}` |"]
+    start = m.get("started_from")
+    if not start or start.get("wall_time_s") is None:
+        return [f"| training time | {m['wall_time_s'] / 60:.1f} min (search and final training, 2 CPU cores) |", *own]
+    total = (start["wall_time_s"] + m["wall_time_s"]) / 60
+    return [f"| training time | {total:.1f} min on 2 CPU cores: {start['wall_time_s'] / 60:.1f} for the model it "
+            f"started from, {m['wall_time_s'] / 60:.1f} fine-tuning |",
+            f"| started from | `{start['model']}`: {start['epochs']} epochs, "
+            f"{100 * start['test_accuracy']:.2f}% test accuracy, made by `{start['command']}` |", *own]
 
 
 def conversion_section(conversion: dict | None) -> list[str]:

@@ -65,14 +65,16 @@ def train(cfg: TrainConfig, mnist: Mnist, run_dir: Path, verbose=None) -> dict:
     """Train one model with cfg and write the report; returns metrics."""
     cfg.check()
     started = time.time()
-    run_dir = prepare_run_dir(run_dir, "train")
-    data = split(mnist, cfg)
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(cfg.model)
-    if cfg.init:
+    if cfg.init:  # before the run folder exists: a model that does not fit leaves nothing behind
         start_from(model, Path(cfg.init))
+    run_dir = prepare_run_dir(run_dir, "train")
+    data = split(mnist, cfg)
     history = fit(model, data, cfg, verbose=verbose).history
     info = {"kind": "train", "config": asdict(cfg), "hyperparameters": asdict(cfg.model), **data_info(mnist, cfg, data)}
+    if cfg.init:
+        info["started_from"] = started_from(Path(cfg.init))
     return finish(run_dir, model, cfg.model, data, history, info, started)
 
 
@@ -87,6 +89,17 @@ def start_from(model: keras.Model, path: Path) -> None:
         raise DigitedgeError(f"{path}: its weights do not fit the model being trained (other conv blocks, "
                              "filters, dense units or batch norm)")
     model.set_weights(source.get_weights())
+
+
+def started_from(path: Path) -> dict:
+    """What a fine-tuned model owes to the run it started from: that run's command, time and epochs."""
+    found = {"model": str(path)}
+    metrics = path.parent / "metrics.json"
+    if metrics.exists():
+        m = json.loads(metrics.read_text())
+        found.update(command=m.get("command"), wall_time_s=m.get("wall_time_s"),
+                     epochs=len(m.get("history", {}).get("loss", [])), test_accuracy=m.get("test_accuracy"))
+    return found
 
 
 def make_tuner(cfg: TuneConfig, run_dir: Path, **kwargs) -> kt.Tuner:
