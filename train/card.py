@@ -32,6 +32,8 @@ def publish(run_dir: Path, models_dir: Path, conversion_report: Path | None = No
         if (Path(run_dir) / name).exists():
             with atomic.atomic_path(report_dir / name) as tmp:
                 shutil.copyfile(Path(run_dir) / name, tmp)
+        else:  # the previous model's (its search's trials): not this model's evidence
+            (report_dir / name).unlink(missing_ok=True)
     conversion = None
     if conversion_report is not None and Path(conversion_report).exists():
         conversion = json.loads(Path(conversion_report).read_text())
