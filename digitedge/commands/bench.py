@@ -8,7 +8,15 @@ from typing import Optional
 import typer
 
 from digitedge.commands import one_line_errors
-from digitedge.commands.options import DataDir, InputRange, Invert, default_out, override, shipped_or_path
+from digitedge.commands.options import (
+    DataDir,
+    InputRange,
+    Invert,
+    Personal,
+    default_out,
+    override,
+    shipped_or_path,
+)
 from digitedge.errors import DigitedgeError
 
 # Unknown options reach the command (ctx.args) so it can reject them in one line, not click's box.
@@ -76,6 +84,7 @@ def bench(
         None, "--compare", help="Show two results.json side by side instead of measuring: --compare A.json B.json."),
     input_range: InputRange = None,
     invert: Invert = None,
+    personal: Personal = None,
 ) -> None:
     """Measure every model x interpreter x thread count: size, load, latency, throughput, accuracy, memory."""
     import sys
@@ -93,7 +102,7 @@ def bench(
     from digitedge.benchmarks.bench import BenchConfig, run
 
     config = BenchConfig(warmup=warmup, runs=runs, keras_runs=keras_runs, images=images, pi=pi, memory=memory,
-                         data_dir=data_dir, override=override(input_range, invert))
+                         data_dir=data_dir, override=override(input_range, invert), personal=personal)
     if model:
         config.models = model_paths(model)
     if threads is not None:

@@ -18,6 +18,7 @@ from digitedge.commands.options import (
     Invert,
     MinConfidence,
     Model,
+    Personal,
     Roi,
     Smooth,
     Source,
@@ -67,6 +68,9 @@ def predict(
     annotate: Optional[Path] = typer.Option(
         None, "--annotate", help="Write each image with boxes and labels drawn into this folder."
     ),
+    save_crops: Optional[Path] = typer.Option(
+        None, "--save-crops", help="Save every digit read as a sample for digitedge personalize: DIR/<digit read>/"
+        "<photo>-<n>.png (move a misread one to its right folder)."),
     model: Model = None,
     backend: Backend = "auto",
     threads: Threads = None,
@@ -78,11 +82,9 @@ def predict(
     jobs: int = typer.Option(1, "--jobs", "-j", help="Read the images on this many processes (output in order)."),
     input_range: InputRange = None,
     invert: Invert = None,
+    personal: Personal = None,
 ) -> None:
     """Read the digits in photos: a single digit or a number written in a row (? for an unsure digit)."""
-    import json
-
-    from digitedge.edge_runtime import load_recognizer
     from digitedge.edge_runtime.batch import Settings, read_files
     from digitedge.edge_runtime.preprocess import PhotoConfig
     from digitedge.edge_runtime.profile import StageTimer
@@ -90,40 +92,84 @@ def predict(
     if jobs < 1:
         raise DigitedgeError("--jobs must be at least 1")
     settings = Settings(model, backend, threads, PhotoConfig(deskew=deskew), min_confidence(min_conf), profile,
-                        need_full=annotate is not None, override=override(input_range, invert))
-    recognizer, warnings = load_recognizer(model, backend, threads, settings.photo, settings.min_confidence,
-                                           settings.override)
-    echo_warnings(warnings)
-    if profile:
-        recognizer.timer = StageTimer()
-    if annotate is not None:
-        annotate.mkdir(parents=True, exist_ok=True)
+                        need_full=annotate is not None or save_crops is not None,
+                        override=override(input_range, invert), personal=personal)
+    recognizer = loaded(settings)
+    out = Outputs(as_json, annotate, save_crops, personal)
     items = expand(paths)
-    readable = [path for path, problem in items if not problem]
-    done = read_files(readable, settings, jobs, recognizer)
-    results, failed, used, timer = [], 0, set(), StageTimer()
+    done = read_files([path for path, problem in items if not problem], settings, jobs, recognizer)
+    results, failed, timer = [], 0, StageTimer()
     for path, problem in items:
         result = None if problem else next(done)
         error = f"{path}: {problem}" if problem else result.error
         if error:
             failed += 1
-            typer.echo(f"error: {error}", err=True)
-            if as_json:
-                typer.echo(json.dumps({"path": path, "error": error}))
+            out.error(path, error)
             continue
-        reading = rescaled(result.reading, result.scale)
+        reading = result.reading.scaled(result.scale)  # boxes in the original image's pixels
         timer.calls += [result.stages] if result.stages else []
-        if as_json:
-            typer.echo(json.dumps(reading.to_dict(path)))
         results.append((path, reading))
-        if annotate is not None:
-            write_annotated(annotated_name(annotate, path, used), result, reading)
+        out.write(path, result, reading)
     if results and not as_json:
         print_table(results)
     if profile and timer.calls:
         print_stages(timer, err=as_json)
     if failed:
         raise typer.Exit(1)
+
+
+def loaded(settings):
+    """The Recognizer the settings describe, its warnings shown, timing its stages with --profile."""
+    from digitedge.edge_runtime import load_recognizer
+    from digitedge.edge_runtime.profile import StageTimer
+
+    recognizer, warnings = load_recognizer(settings.model, settings.backend, settings.threads, settings.photo,
+                                           settings.min_confidence, settings.override, settings.personal)
+    echo_warnings(warnings)
+    if settings.profile:
+        recognizer.timer = StageTimer()
+    return recognizer
+
+
+class Outputs:
+    """Where each image's reading goes besides the table: --json lines, --annotate images, --save-crops samples."""
+
+    def __init__(self, as_json: bool, annotate: Optional[Path], save_crops: Optional[Path], personal: Optional[Path]):
+        self.as_json, self.annotate, self.save_crops = as_json, annotate, save_crops
+        self.extra = {} if personal is None else {"personal": str(personal)}
+        self.used: set = set()
+        for folder in (annotate, save_crops):
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+
+    def error(self, path: str, error: str) -> None:
+        import json
+
+        typer.echo(f"error: {error}", err=True)
+        if self.as_json:
+            typer.echo(json.dumps({"path": path, "error": error}))
+
+    def write(self, path: str, result, reading) -> None:
+        import json
+
+        if self.as_json:
+            typer.echo(json.dumps({**reading.to_dict(path), **self.extra}))
+        if self.annotate is not None:
+            write_annotated(annotated_name(self.annotate, path, self.used), result, reading)
+        if self.save_crops is not None:
+            save_crops_of(self.save_crops, path, result)
+
+
+def save_crops_of(folder: Path, path: str, result) -> None:
+    """Each digit of the image, cut out of it, as folder/<digit read>/<image stem>-<n>.png."""
+    import cv2
+
+    from digitedge.edge_runtime.crops import cutout, save_sample
+
+    pixels = result.pixels if result.pixels.ndim == 2 else cv2.cvtColor(result.pixels, cv2.COLOR_RGB2BGR)
+    boxes = [d.box for d in result.reading.digits]  # in result.pixels, as read
+    for i, digit in enumerate(result.reading.digits, 1):
+        save_sample(folder, digit.digit, cutout(pixels, boxes, i - 1), f"{Path(path).stem}-{i}")
 
 
 def write_annotated(target: Path, result, reading) -> None:
@@ -151,16 +197,6 @@ def print_stages(timer, err: bool = False) -> None:
         table.add_row(stage, ABOUT.get(stage, "the whole image"), f"{st['median'] / 1000:.3f}",
                       f"{st['p99'] / 1000:.3f}")
     Console(stderr=err).print(table)
-
-
-def rescaled(reading, scale: float):
-    """A Reading whose boxes are in the original image's pixels."""
-    import dataclasses
-
-    if scale == 1.0:
-        return reading
-    digits = [dataclasses.replace(d, box=tuple(round(v * scale) for v in d.box)) for d in reading.digits]
-    return dataclasses.replace(reading, digits=digits)
 
 
 def print_table(results) -> None:
@@ -195,6 +231,9 @@ def webcam(
     ),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     save: Optional[Path] = typer.Option(None, "--save", help="Write every annotated frame into this folder."),
+    samples: Optional[Path] = typer.Option(
+        None, "--samples", help="With one digit in view, type its digit (0-9) to save it into this SAMPLES folder "
+        "for digitedge personalize (window only, not --headless)."),
     smooth: Smooth = 5,
     model: Model = None,
     backend: Backend = "auto",
@@ -202,16 +241,20 @@ def webcam(
     min_conf: MinConfidence = None,
     input_range: InputRange = None,
     invert: Invert = None,
+    personal: Personal = None,
 ) -> None:
-    """Recognize digits live: boxes, labels, confidence, FPS and latency; q or Esc quits."""
+    """Recognize digits live: boxes, labels, confidence, FPS and latency; q or Esc quits, 0-9 save a
+    sample with --samples."""
     from digitedge.edge_runtime import load_recognizer
     from digitedge.edge_runtime.webcam import WebcamConfig, run, source_name
 
     if smooth < 1 or (max_frames is not None and max_frames < 1):
         raise DigitedgeError("--smooth and --max-frames must be at least 1")
+    if samples is not None and headless:
+        raise DigitedgeError("--samples needs the window (a digit key saves a sample): leave out --headless")
     chosen = camera if source is None else (int(source) if source.isdigit() else source)
     recognizer, warnings = load_recognizer(model, backend, threads, min_confidence=min_confidence(min_conf),
-                                           override=override(input_range, invert))
+                                           override=override(input_range, invert), personal=personal)
     echo_warnings(warnings)
     config = WebcamConfig(
         source=chosen,
@@ -219,6 +262,7 @@ def webcam(
         headless=headless,
         max_frames=max_frames,
         save_dir=save,
+        samples_dir=samples,
         smooth_frames=smooth,
     )
     try:

@@ -42,6 +42,11 @@ MinConfidence = Annotated[
         "(default: the calibrated one, see benchmarks/results/calibration).",
     ),
 ]
+# A head made by `digitedge personalize` for the model: it corrects the model's scores for one writer.
+Personal = Annotated[
+    Optional[Path],
+    typer.Option("--personal", help="Read with your personal head (made by digitedge personalize for this model)."),
+]
 # A model without digitedge metadata: its input convention is detected unless these say it.
 InputRange = Annotated[
     Optional[str],

@@ -19,6 +19,7 @@ from digitedge.commands.options import (
     LiveSmooth,
     MinConfidence,
     Model,
+    Personal,
     Roi,
     Source,
     Threads,
@@ -65,11 +66,15 @@ def serve(
     max_waiting: int = typer.Option(4, "--max-waiting", help="Uploads that may wait for inference; more get 503."),
     workers: int = typer.Option(1, "--workers", help="Inference threads for uploads."),
     save: Optional[Path] = typer.Option(None, "--save", help="Keep every upload and its result in this folder."),
+    samples: Optional[Path] = typer.Option(
+        None, "--samples", help="The page offers \"this is a ...\" under each digit of an upload: it saves the digit "
+        "into this SAMPLES folder, for digitedge personalize."),
     loop: bool = typer.Option(False, "--loop", help="Play a video file again when it ends."),
     deskew: bool = typer.Option(False, "--deskew", help="Straighten slanted digits first."),
     min_conf: MinConfidence = None,
     input_range: InputRange = None,
     invert: Invert = None,
+    personal: Personal = None,
 ) -> None:
     """Serve a page and an HTTP API: the live view with the digits read, and photo uploads."""
     validate(camera, source, port, max_upload_mb, max_waiting, workers, smooth)
@@ -77,6 +82,7 @@ def serve(
         host, token, max_upload_mb, roi, model=model, backend=backend, threads=threads, deskew=deskew,
         min_confidence=min_confidence(min_conf), override=override(input_range, invert),
         camera=camera, source=source, loop=loop, smooth=smooth, max_waiting=max_waiting, workers=workers, save=save,
+        personal=personal, samples=samples,
     )
     runtime = app.state.runtime
     try:
@@ -126,7 +132,10 @@ def banner(runtime, host: str, port: int, token: Optional[str], generated: bool)
     shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{port}/"
     what = runtime.source.spec.name if runtime.source else "uploads only"
-    typer.echo(f"serving {what} with {runtime.model_info['file']} ({runtime.model_info['backend']})", err=True)
+    head = f" and the personal head {runtime.config.personal}" if runtime.config.personal else ""
+    typer.echo(f"serving {what} with {runtime.model_info['file']}{head} ({runtime.model_info['backend']})", err=True)
+    if runtime.config.samples is not None:
+        typer.echo(f"corrections on the page are saved into {runtime.config.samples}", err=True)
     typer.echo(f"open {address}" + (f"?token={token}" if token else ""), err=True)
     if generated:
         typer.echo(f"token (generated; send it as Authorization: Bearer <token>): {token}", err=True)

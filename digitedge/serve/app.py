@@ -2,6 +2,9 @@
 
     GET  /                  the page (plain HTML/JS, works on a phone)
     POST /api/predict       image bytes or multipart -> the JSON of `digitedge predict --json`
+                            (with --personal, "personal": the head's name; with --samples, a "read_id")
+    POST /api/sample        {"read_id", "index", "digit"}: that digit of a recent upload saved into
+                            --samples as a sample of `digit` (the page's "this is a ..."); samples.py
     GET  /api/stream        the live readings as server-sent events: per frame the JSON line of
                             `digitedge webcam --headless`, plus the source's state; ends when
                             the source does, or after ?limit=N events

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from . import live
+from . import live, samples
 from .errors import ApiError
 from .live import runtime_of
 from .uploads import body_limit, read_upload
@@ -56,6 +56,7 @@ async def predict(request: Request) -> Response:
 ROUTES = [
     Route("/", page),
     Route("/api/predict", predict, methods=["POST"]),
+    Route("/api/sample", samples.sample, methods=["POST"]),
     Route("/api/stream", live.stream),
     Route("/api/video.mjpg", live.video),
     Route("/api/frame.jpg", live.frame),

@@ -21,6 +21,7 @@ from digitedge import __version__
 from digitedge.errors import ImageError
 
 from .errors import ApiError
+from .samples import Kept
 from .settings import ServeConfig
 from .source import LiveSource, SourceSpec
 from .uploads import http_status
@@ -31,8 +32,10 @@ class Runtime:
 
     def __init__(self, config: ServeConfig):
         self.config = config
-        if config.save is not None:
-            config.save.mkdir(parents=True, exist_ok=True)
+        for folder in (config.save, config.samples):
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+        self.kept = Kept(config.samples) if config.samples is not None else None
         self.started = time.monotonic()
         self.stopping = threading.Event()
         self.recognizer, self.model_warnings = self._load()  # the warnings as given, for the terminal
@@ -68,7 +71,8 @@ class Runtime:
         from digitedge.edge_runtime.recognizer import DEFAULT_MIN_CONFIDENCE
 
         confidence = DEFAULT_MIN_CONFIDENCE if c.min_confidence is None else c.min_confidence
-        return load_recognizer(c.model, c.backend, c.threads, PhotoConfig(deskew=c.deskew), confidence, c.override)
+        return load_recognizer(c.model, c.backend, c.threads, PhotoConfig(deskew=c.deskew), confidence, c.override,
+                               c.personal)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -113,6 +117,7 @@ class Runtime:
             "min_confidence": r.min_confidence,
             "labels": r.labels,
             "has_metadata": r.has_metadata,
+            "personal": self.config.personal.name if self.config.personal is not None else None,
             "metadata": r.metadata,
             "warnings": [w.replace(str(path), path.name) for w in self.model_warnings],
         }
@@ -125,6 +130,8 @@ class Runtime:
             "version": __version__,
             "model": self.model_info["file"],
             "backend": self.model_info["backend"],
+            "personal": self.model_info["personal"],  # the personal head's file name, or None
+            "samples": self.kept is not None,  # whether the page offers "this is a ..." corrections
             "uptime_s": round(time.monotonic() - self.started, 1),
             "frames_processed": self.source.frames if self.source else 0,
             "frames_dropped": self.source.dropped if self.source else 0,  # a camera's, never read: newest wins
@@ -150,7 +157,7 @@ class Runtime:
         try:
             # bytes in: edge_runtime decodes them safely (the bomb check comes before any
             # decoding) at the size it reads, and gives the boxes in the upload's own pixels
-            reading = recognizer.read(raw, name=name)
+            reading, kept = self._read(recognizer, raw, name)
         except ImageError as e:
             error = ApiError(http_status(e, raw), str(e), name)
             self._save(raw, name, {"path": name, "error": str(e)})
@@ -158,8 +165,23 @@ class Runtime:
         finally:
             self.pool.put(recognizer)
         result = reading.to_dict(name)
+        if kept is not None:
+            result["read_id"] = kept
+        if self.config.personal is not None:
+            result["personal"] = self.config.personal.name
         self._save(raw, name, result)
         return result
+
+    def _read(self, recognizer, raw: bytes, name: str):
+        """(the reading, the id its pixels are kept under for corrections, or None without --samples)."""
+        if self.kept is None:
+            return recognizer.read(raw, name=name), None
+        from digitedge.edge_runtime.imageio import read_image_scaled
+
+        # decoded here, as Recognizer.read would, to keep the pixels the digits are cut out of
+        pixels, scale = read_image_scaled(raw, name, (recognizer.photo.work_side, recognizer.photo.max_work_side))
+        reading = recognizer.read(pixels, name=name)
+        return reading.scaled(scale), self.kept.keep(name, pixels, reading)
 
     def _save(self, raw: bytes, name: str, result: dict) -> None:
         folder = self.config.save

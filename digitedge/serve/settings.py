@@ -32,6 +32,8 @@ class ServeConfig:
     max_waiting: int = 4  # uploads that may wait for a worker; more get 503
     workers: int = 1  # inference threads for uploads (each has its own interpreter)
     save: Optional[Path] = None  # keep each upload and its result here
+    personal: Optional[Path] = None  # a personal head (`digitedge personalize`) the model's readings go through
+    samples: Optional[Path] = None  # the page's "this is a ..." corrections save digits here (SAMPLES/<digit>/)
     max_streams: int = 8  # open live views (MJPEG + event streams) at a time
 
     @property

@@ -86,6 +86,8 @@ class LiveSource:
         self.on_error = on_error or (lambda message: None)
         self.opener = opener
         self.smoother = webcam.LabelSmoother(smooth_frames, getattr(recognizer, "min_confidence", 0.0))
+        head = getattr(recognizer, "personal", None)
+        self.personal = None if head is None else head.name  # by its name only, as the API names files
         self._dropped_before = 0  # dropped by the feeds of earlier openings
         self._feed: Optional[FrameFeed] = self._open()  # fails now, at start, when the source will not open
         if roi is not None:
@@ -256,7 +258,8 @@ class LiveSource:
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
         elapsed = time.perf_counter() - self._started
-        event = json.loads(webcam.frame_json(self.frames + 1, elapsed, latency, fps, detections, dropped))
+        event = json.loads(webcam.frame_json(self.frames + 1, elapsed, latency, fps, detections, dropped,
+                                             self.personal))
         with self._lock:
             self.frames += 1
             self.last = event
