@@ -55,9 +55,19 @@ def clear_digits(mnist, reader, text: str, skip: int = 0) -> list[np.ndarray]:
 
 def foreign_model(folder: Path) -> Path:
     """An MNIST classifier without digitedge metadata, as if converted elsewhere: the shipped model
-    with our entry renamed (same length, so the flatbuffer's offsets stay valid)."""
+    with our entry renamed (same length, so the flatbuffer's offsets stay valid) and only its
+    first output, the scores (a foreign model has no features output to mark)."""
+    from digitedge.edge_runtime.metadata import _Reader
+    from digitedge.edge_runtime.modelfile import MODEL_SUBGRAPHS, SUBGRAPH_OUTPUTS
     from digitedge.edge_runtime.recognizer import DEFAULT_MODEL
 
+    data = bytearray(DEFAULT_MODEL.read_bytes().replace(b"digitedge", b"otherdata"))
+    reader = _Reader(bytes(data))
+    root = reader.indirect(0)
+    subgraph = reader.table_at(reader.vector(root, MODEL_SUBGRAPHS)[0], 0)
+    start, count = reader.vector(subgraph, SUBGRAPH_OUTPUTS)
+    assert count == 2 and reader.unpack("<I", start - 4) == 2
+    data[start - 4 : start] = (1).to_bytes(4, "little")  # the outputs vector's length: scores only
     path = folder / "foreign.tflite"
-    path.write_bytes(DEFAULT_MODEL.read_bytes().replace(b"digitedge", b"otherdata"))
+    path.write_bytes(bytes(data))
     return path

@@ -57,7 +57,8 @@ def test_metadata_round_trip(tmp_path):
 
 def test_model_with_metadata_loads_without_warning(tmp_path):
     path = tmp_path / "with_meta.tflite"
-    path.write_bytes(with_metadata(DEFAULT_MODEL.read_bytes(), META))
+    shipped = metadata.read_metadata(DEFAULT_MODEL)  # which output is which: the shipped model has two
+    path.write_bytes(with_metadata(DEFAULT_MODEL.read_bytes(), {**META, "outputs": shipped["outputs"]}))
     with warnings.catch_warnings():
         warnings.simplefilter("error", MetadataWarning)
         r = Recognizer(path)
