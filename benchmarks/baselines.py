@@ -210,8 +210,11 @@ def cnn_training(model) -> tuple[str, int | None, float | None]:
         if source and keras_file.is_file() and metrics.is_file() and \
                 hashlib.sha256(keras_file.read_bytes()).hexdigest() == source:
             m = json.loads(metrics.read_text())
-            return (f"CNN, {m['train_images']:,} images + {m['val_images']:,} validation (the release run; "
-                    "its time: augmentation and all)", m["train_images"], m.get("wall_time_s"))
+            seconds = m.get("wall_time_s")
+            start = m.get("started_from", {}).get("wall_time_s")  # fine-tuned: the first run's time too
+            return (f"CNN, {m['train_images']:,} images + {m['val_images']:,} validation (the release run"
+                    f"{' and the run it started from' if start else ''}; its time: augmentation and all)",
+                    m["train_images"], seconds + start if seconds and start else seconds)
     return "the shipped CNN (see the model card)", None, None
 
 

@@ -126,4 +126,5 @@ def test_samples_writes_photos_and_a_clip_the_runtime_reads(mnist_dir, tmp_path)
     assert len(photos) == 3 and (out / "clip.mp4").stat().st_size > 0
     reader = Recognizer()
     for photo in photos:  # the file name carries the number written in it
-        assert reader.read(photo).text == photo.stem.split("_")[1]
+        # the digits read; whether one is marked unsure ('?') is the calibration's business (test_unsure)
+        assert "".join(str(d.digit) for d in reader.read(photo).digits) == photo.stem.split("_")[1]
