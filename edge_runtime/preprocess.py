@@ -316,7 +316,10 @@ def _ink_groups(image: np.ndarray, config: PhotoConfig, name: str | None, timer=
             h, w = gray.shape
             raise ImageError(f"{name}: image is {w}x{h} pixels, too small to hold a digit")
         return _Found(gray, 1.0)
-    work, scale = working_copy(gray, config, config.find_side)
+    # A photo smaller than the small copy is scaled up to work_side as before: scaled up only to
+    # find_side, a tiny noisy photo's noise joins the digit to the frame (the arm64 check's 64 px)
+    small = min(gray.shape) < config.find_side
+    work, scale = working_copy(gray, config, None if small else config.find_side)
     flat, dark, light = _flatten(work, gray)
     timer.mark("grey")
     if _blank(flat, config.min_contrast):  # a blank page, a uniform colour, noise
