@@ -10,11 +10,11 @@ printed on x86-64 and under emulated arm64. Exit 0 when the answers are the same
 
 - digits: equal, always; any difference fails (a digit, the text, the number of digits, an error
   on one side only, a missing image or frame);
-- a digit found in the same box on both: its probabilities within the tolerance (float32: 1e-3,
+- a digit found in the same box on both: its probabilities within the tolerance (float32: 5e-3,
   since the interpreter's x86 (AVX, FMA) and ARM (NEON) kernels round differently; int8: one
   output quantization step plus the 4-decimal rounding of --json). Same box, same pixels: this
   compares the interpreters' arithmetic;
-- a box may move by up to BOX_PIXELS: OpenCV's image operations (resize, blur, warp) are not
+- a box may move by up to BOX_PIXELS (a video frame: DECODED_BOX_PIXELS): OpenCV's image operations (resize, blur, warp) are not
   bit-exact across CPU architectures, and lossy video decoding neither. The crop then differs
   slightly, so its probabilities only within MOVED_TOLERANCE. A box moved further fails.
 
@@ -35,10 +35,14 @@ from pathlib import Path
 # --json prints probabilities with 4 decimals: 1e-4 is the finest difference it can show.
 JSON_RESOLUTION = 1e-4
 # float32: XNNPACK's x86-64 and arm64 kernels sum in another order (and fuse multiply-adds
-# differently): measured up to 0.0002 apart on the release model; stated in the README
-FLOAT_TOLERANCE = 1e-3
+# differently): measured up to 0.0002 apart on the first release model, 0.0033 on the robust one
+# (its least sure digit, a 9 at 71%: a flat softmax turns tiny logit differences into more)
+FLOAT_TOLERANCE = 5e-3
 SLACK = 1e-9  # float noise in the subtraction of two 4-decimal numbers
 BOX_PIXELS = 2  # how far a box edge may move between architectures (OpenCV's rounding)
+# A frame decoded by each architecture's own video code: the ink is found on a 160-px copy, so a
+# box edge of a 640-px frame moves by 4 px when one pixel of that copy flips (measured: 3 px)
+DECODED_BOX_PIXELS = 6
 MOVED_TOLERANCE = 0.05  # probabilities of a crop that moved, or of a frame decoded differently
 
 
@@ -102,7 +106,7 @@ def compare_digit(where: str, a: dict, b: dict, tol: float, out: Comparison, sam
         out.digit_differences.append(f"{where}: digit {a['digit']} on x86-64, {b['digit']} on arm64")
         return
     moved = box_moved(a.get("box"), b.get("box"))
-    if moved > BOX_PIXELS:
+    if moved > (BOX_PIXELS if same_pixels else DECODED_BOX_PIXELS):
         out.other_differences.append(f"{where}: box {a.get('box')} on x86-64, {b.get('box')} on arm64")
     same_input = same_pixels and moved == 0
     if not same_input:

@@ -90,12 +90,13 @@ def test_probability_within_the_tolerance_passes_beyond_fails():
     arm[0]["digits"][0]["probability"] = 0.9923  # float32 kernels of two architectures
     arm[0]["digits"][0]["top3"][0][1] = 0.9923
     assert ac.compare_predict(HOST, arm, ac.FLOAT_TOLERANCE).same
-    arm[0]["digits"][0]["probability"] = 0.9935
+    arm[0]["digits"][0]["probability"] = 0.9985
     result = ac.compare_predict(HOST, arm, ac.FLOAT_TOLERANCE)
     assert not result.same and not result.digit_differences
-    assert result.other_differences[0] == "number00.png digit 1: probability 0.9921 on x86-64, 0.9935 on arm64"
-    assert result.max_diff == pytest.approx(14e-4)
+    assert result.other_differences[0] == "number00.png digit 1: probability 0.9921 on x86-64, 0.9985 on arm64"
+    assert result.max_diff == pytest.approx(64e-4)
     # int8: one quantization step (1/256) apart is the same answer
+    arm[0]["digits"][0]["probability"] = 0.9935
     assert ac.compare_predict(HOST, arm, INT8_TOL).same
 
 
