@@ -18,7 +18,7 @@ import numpy as np
 
 from digitedge.errors import DigitedgeError, ModelError
 
-from .interpreter import check_model_file, interpreter_class
+from .interpreter import as_probabilities, check_model_file, interpreter_class
 from .metadata import FlatBufferError, read_metadata
 from .nativelog import captured_stderr
 from .preprocess import normalize
@@ -79,18 +79,10 @@ class FeatureModel:
             self.interpreter.set_tensor(inp["index"], quantize(chunk, inp))
             self.interpreter.invoke()
             get = self.interpreter.get_tensor
-            probs.append(probabilities(dequantize(get(scores["index"]), scores).reshape(len(chunk), -1)))
+            rows = dequantize(get(scores["index"]), scores).reshape(len(chunk), -1)
+            probs.append(np.stack([as_probabilities(row) for row in rows]))  # the runtime's rule, row by row
             feats.append(dequantize(get(features["index"]), features).reshape(len(chunk), -1))
         return np.concatenate(probs), np.concatenate(feats)
-
-
-def probabilities(scores: np.ndarray) -> np.ndarray:
-    """Rows that are probabilities already (a softmax output) pass through; logits get a softmax."""
-    sums = scores.sum(axis=1, keepdims=True)
-    if scores.min() >= 0 and np.all(np.abs(sums - 1.0) < 0.05):
-        return scores / sums
-    e = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
