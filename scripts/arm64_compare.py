@@ -15,8 +15,9 @@ printed on x86-64 and under emulated arm64. Exit 0 when the answers are the same
   output quantization step plus the 4-decimal rounding of --json). Same box, same pixels: this
   compares the interpreters' arithmetic;
 - a box may move by up to BOX_PIXELS (a video frame: DECODED_BOX_PIXELS): OpenCV's image
-  operations (resize, blur, warp) are not bit-exact across CPU architectures, and lossy video decoding neither. The crop then differs
-  slightly, so its probabilities only within MOVED_TOLERANCE. A box moved further fails.
+  operations (resize, blur, warp) are not bit-exact across CPU architectures, and lossy video
+  decoding neither. The crop then differs slightly, so its probabilities only within
+  MOVED_TOLERANCE. A box moved further fails.
 
 Timings are dropped, never compared or shown: under QEMU they are not a device's.
 
