@@ -18,6 +18,7 @@ import numpy as np
 
 from digitedge.errors import ImageError, NoDigitError
 
+from .polarity import ink_is_dark
 from .profile import OFF
 from .segment import Group, SegmentConfig, group_labelled, label
 
@@ -30,9 +31,8 @@ MIN_SIDE = 8  # pixels: smaller arrays cannot hold a digit
 # test set, measured as 2*area/perimeter); photos are brought near it.
 STROKE_RANGE = (0.08, 0.2)
 STROKE_TARGET = 0.11
-LOCAL_SIDE = 100  # px: ink_is_dark's local vote
-LEVELS_SIDE = 200  # px: its levels vote
 FINE_HEIGHT = 40  # px on the small copy: a shorter digit is cut again at work_side
+BRIDGE = 0.1  # a broken digit's gaps this wide (part of its height) are closed (photo suite: 0.06-0.1)
 
 
 def normalize(images: np.ndarray) -> np.ndarray:
@@ -96,54 +96,10 @@ def work_scale(shape: tuple[int, int], config: PhotoConfig, side: int | None = N
     return min((side or config.work_side) / min(h, w), config.max_work_side / max(h, w))
 
 
-def ink_is_dark(gray: np.ndarray, small: np.ndarray | None = None) -> bool:
-    """Dark ink on light paper? Two votes, each "the ink is the tail further from the paper":
-    - levels: the paper is the median of the whole picture with its centre counted twice (a
-      table may fill a border, a thick digit cropped tight the centre, but neither both);
-    - local: each pixel less its neighbourhood's mean, at 100 px (whatever the copy's size: the
-      vote is marginal on faint pencil), so that uneven light, which can outweigh faint pencil,
-      cancels out.
-    Summed with the local vote at half weight (measured on the photo suite: it rights faint
-    pencil under a shadow, and on its own misjudges thick digits that fill the frame).
-    `small`, when given, is a reduced copy of `gray` the local vote may start from."""
-    h, w = gray.shape
-    # ~200 px of the photo's own pixels (not averaged: the tails hold its noise) is plenty for
-    # percentiles; the local vote is the same at any size
-    f = min(h, w) / LEVELS_SIDE
-    half = cv2.resize(gray, (round(w / f), round(h / f)), interpolation=cv2.INTER_NEAREST) if f > 1.5 else gray
-    small = gray if small is None else small
-    h, w = small.shape
-    hh, hw = half.shape
-    centre = half[hh // 4 : hh - hh // 4, hw // 4 : hw - hw // 4]
-    counts = _histogram(half, 256) + _histogram(centre, 256)
-    lo, median, hi = _percentiles_of(np.cumsum(counts), (1, 50, 99))
-    levels = (median - lo - (hi - median)) / max(1, hi - lo)
-    if levels >= 0.5 or levels < -0.5:  # each vote lies in [-1, 1]: the local one, at half weight,
-        return levels > 0               # cannot tip this (at -0.5, a local +1 still ties to dark)
-    f = max(1.0, min(h, w) / LOCAL_SIDE)  # (a whole factor, though faster, tips marginal votes)
-    small = cv2.resize(small, (max(1, round(w / f)), max(1, round(h / f))), interpolation=cv2.INTER_AREA)
-    box = min(small.shape) // 3 | 1
-    # pixel - mean + 255 (0-510) as pixel + (255 - mean): one OpenCV call, no int16 copies
-    mean = cv2.blur(small, (box, box), borderType=cv2.BORDER_REFLECT)
-    local = cv2.add(small, cv2.bitwise_not(mean), dtype=cv2.CV_16U)
-    lo, median, hi = (v - 255 for v in _percentiles_of(np.cumsum(np.bincount(local.ravel(), minlength=511)),
-                                                        (1, 50, 99)))
-    return levels + 0.5 * (median - lo - (hi - median)) / max(1, hi - lo) >= 0
-
-
-def _histogram(image: np.ndarray, bins: int) -> np.ndarray:
-    """Counts of each level of a uint8 image (OpenCV's: several times numpy's speed)."""
-    return cv2.calcHist([np.ascontiguousarray(image)], [0], None, [bins], [0, bins]).ravel()
-
-
-def _percentiles_of(cumulative: np.ndarray, qs) -> list[int]:
-    return [int(np.searchsorted(cumulative, q / 100 * (cumulative[-1] - 1) + 1)) for q in qs]
-
-
 def _blank(flat: np.ndarray, contrast: int) -> bool:
     """Is the 99.9th percentile under `contrast`? Counted, not read from a histogram."""
     below = flat.size - cv2.countNonZero(cv2.compare(flat, contrast, cv2.CMP_GE))
-    return below >= 99.9 / 100 * (flat.size - 1) + 1  # _percentiles_of's very rank
+    return below >= 99.9 / 100 * (flat.size - 1) + 1  # polarity._percentiles_of's very rank
 
 
 def _flatten(gray: np.ndarray, photo: np.ndarray | None = None) -> tuple[np.ndarray, bool, np.ndarray]:
@@ -340,8 +296,19 @@ def _crop(found: _Found, group: Group, config: PhotoConfig) -> DigitCrop:
     mask = _fine_mask(found, group, config)
     if mask is None:
         mask = _digit_mask(found.labels, group)
+    if len(group.labels) > 1:
+        mask = _bridged(mask)
     digit = mnist_box(even_strokes(mask), config.deskew)
     return DigitCrop(_original_box(group, found.scale, found.gray.shape), digit)
+
+
+def _bridged(mask: np.ndarray) -> np.ndarray:
+    """A digit of several pieces with the pen's skips closed (up to BRIDGE of its height): the
+    model never saw a gap in a stroke, and reads a broken 9 as 5. A whole digit is left as it is."""
+    d = max(3, round(BRIDGE * mask.shape[0])) | 1
+    padded = cv2.copyMakeBorder(mask, d, d, d, d, cv2.BORDER_CONSTANT, value=0)
+    closed = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d)))
+    return closed[d:-d, d:-d]
 
 
 def _fine_mask(found: _Found, group: Group, config: PhotoConfig) -> np.ndarray | None:

@@ -46,6 +46,11 @@ class SegmentConfig:
     min_relative_height: float = 0.4  # ... and of the tallest digit's height
     speck_area: float = 0.08  # fragments smaller than this part of the largest are noise unless attached
     overlap: float = 0.5  # horizontal overlap (of the narrower) that makes two fragments one digit
+    # pieces whose ink comes this close (a part of their joint height: a pen skip) are one digit,
+    # when together they are no wider than broken_width of their height (digits in a row are
+    # further apart: the number photos' gaps start at 0.12)
+    skip: float = 0.07
+    broken_width: float = 1.2
 
 
 def label(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -124,6 +129,7 @@ def group_labelled(labels: np.ndarray, stats: np.ndarray, wanted: np.ndarray,
     fragments = _without_cut_scraps(_groups(labels, stats, wanted), labels.shape, config)
     if not fragments:
         return []
+    fragments = _join_near(fragments, labels, config)
     mask_shape = labels.shape
     digits = [_drop_stray(c, config) for c in _columns(fragments, config)]
     largest = max(d.area for d in digits)
@@ -138,6 +144,30 @@ def group_labelled(labels: np.ndarray, stats: np.ndarray, wanted: np.ndarray,
         if host is not None:
             host.absorb(piece)
     return _join_broken(sorted(keep, key=lambda d: d.x))
+
+
+def _join_near(fragments: list[Group], labels: np.ndarray, config: SegmentConfig) -> list[Group]:
+    """Fragments whose ink comes within a pen skip of each other (`skip` of their joint height)
+    are one: a 4 broken in two, a 5 whose bar came off. Digits written in a row are further apart
+    than that (and together wider than `broken_width`); specks take no part."""
+    largest = max(f.area for f in fragments)
+    pieces = sorted((f for f in fragments if f.area >= config.speck_area * largest), key=lambda g: g.x)
+    specks = [f for f in fragments if f.area < config.speck_area * largest]
+    merged = True
+    while merged:
+        merged = False
+        for i, a in enumerate(pieces):
+            for b in pieces[i + 1 :]:
+                union = Group(a.x, a.y, a.w, a.h, 0)
+                union.absorb(b)
+                if union.w <= config.broken_width * union.h and _within(labels, a, b, config.skip * union.h):
+                    a.absorb(b)
+                    pieces.remove(b)
+                    merged = True
+                    break
+            if merged:
+                break
+    return pieces + specks
 
 
 def _join_broken(digits: list[Group]) -> list[Group]:
@@ -161,6 +191,23 @@ def _join_broken(digits: list[Group]) -> list[Group]:
                 continue
         out.append(d)
     return out
+
+
+def _within(labels: np.ndarray, a: Group, b: Group, reach: float) -> bool:
+    """Does ink of `a` come within `reach` pixels of ink of `b`? (Boxes further apart: no.)"""
+    r = int(np.ceil(reach))
+    apart = max(b.x - (a.x + a.w), a.x - (b.x + b.w), b.y - (a.y + a.h), a.y - (b.y + b.h))
+    if apart > r:
+        return False
+    x0, y0 = max(0, min(a.x, b.x) - r), max(0, min(a.y, b.y) - r)
+    x1, y1 = max(a.x + a.w, b.x + b.w) + r, max(a.y + a.h, b.y + b.h) + r
+    window = labels[y0:y1, x0:x1]
+    table = np.zeros(int(window.max(initial=0)) + 1, np.uint8)
+    table[[i for i in a.labels if i < len(table)]] = 255
+    near = cv2.dilate(table[window], cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    table[:] = 0
+    table[[i for i in b.labels if i < len(table)]] = 255
+    return bool(cv2.countNonZero(near & table[window]))
 
 
 def _adjacent(piece: Group, digits: list[Group]) -> Group | None:

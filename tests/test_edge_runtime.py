@@ -307,21 +307,6 @@ def test_labelling_the_inks_extent_is_labelling_the_frame(edge_mnist):
                 assert stats[0, 4] == whole_stats[0, 4]
 
 
-def test_blank_is_the_99_9th_percentile_under_the_contrast():
-    """Counted instead of read from a histogram: the same answer, to the pixel (a 100x100 page is
-    blank with 9 ink pixels, not with 10)."""
-    flat = np.zeros((100, 100), np.uint8)
-    flat.flat[:9] = 200
-    assert preprocess._blank(flat, 40)
-    flat.flat[9] = 200
-    assert not preprocess._blank(flat, 40)
-    rng = np.random.default_rng(0)
-    for share in np.linspace(0, 0.003, 31):
-        flat = np.where(rng.random((120, 97)) < share, rng.integers(0, 256, (120, 97)), 0).astype(np.uint8)
-        p999 = preprocess._percentiles_of(np.cumsum(preprocess._histogram(flat, 256)), (99.9,))[0]
-        assert preprocess._blank(flat, 40) == (p999 < 40)
-
-
 def test_reading_to_dict_is_the_predict_json(edge_mnist):
     row = np.hstack([np.pad(edge_mnist.x_test[i], 10) for i in (0, 1, 2)])  # three digits side by side
     reading = recognizer().read(255 - np.kron(row, np.ones((4, 4), np.uint8)))

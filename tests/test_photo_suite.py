@@ -1,8 +1,9 @@
 """The photo suite (issue #17): MNIST test digits photographed as users do, read per kind.
 
 Each kind must read >= 95% of a small sample right, and nothing at all in the clutter-only
-kinds. Below that, one photo of each kind that the segmentation before issue #17 read wrong
-(benchmarks/results/photos/before/photos.json). TensorFlow-free: runs in the edge-only environments.
+kinds. Below that, photos an earlier segmentation read wrong: one of each kind the one before
+issue #17 failed on (benchmarks/results/photos/before/photos.json), then the ones session 5 fixed
+(photos.json of commit 7027736). TensorFlow-free: runs in the edge-only environments.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ FIXED = [
     ("small-image", 3, "2"),  # a thick pencil 7 filling a small image: the paper taken for ink
     ("faint-pencil", 22, None),  # faint pencil under a shadow
     ("broken-strokes", 40, "61"),  # a 4 broken in two side by side
+    # fixed in session 5
+    ("broken-strokes", 38, "14"),  # a 4 in three pieces: joined by the distance between their ink
+    ("broken-strokes", 49, "5"),  # a 9 with two gaps: the gaps closed before the model sees it
+    ("tight-one-edge", 45, "1"),  # a thick 8 filling the frame: the paper inside its loop taken for ink
+    ("tight-one-edge", 41, "61"),  # a 6 with a thin stroke beside it
 ]
 
 
