@@ -27,17 +27,18 @@ EXAMPLES = 5  # photos per kind in examples.png
 class SuiteConfig:
     out: Path
     per_kind: int = 100
+    first: int = 0  # the first photo's number in each kind
     model: Path | None = None
     data_dir: Path | None = None
     kinds: tuple[str, ...] = tuple(k.name for k in photo_kinds.KINDS)
     note: str = ""  # what else the reader should know about this run (shown under the table)
 
 
-def read_kind(recognizer, kind: photo_kinds.Kind, images, labels, count: int) -> tuple[dict, list]:
-    """(the kind's row, its cases as (photo, text read or None, right)) for `count` photos."""
+def read_kind(recognizer, kind: photo_kinds.Kind, images, labels, count: int, first: int = 0) -> tuple[dict, list]:
+    """(the kind's row, its cases as (photo, text read or None, right)) for `count` photos from number `first`."""
     right = missed = misread = unsure = 0
     seconds, cases, wrong = [], [], []
-    for n in range(count):
+    for n in range(first, first + count):
         photo = photo_kinds.photo(kind.name, images, labels, n)
         start = time.perf_counter()
         try:
@@ -81,7 +82,7 @@ def run(config: SuiteConfig, progress=None) -> dict:
     rows, examples = [], {}
     for name in config.kinds:
         kind = photo_kinds.BY_NAME[name]
-        row, cases = read_kind(recognizer, kind, mnist.x_test, mnist.y_test, config.per_kind)
+        row, cases = read_kind(recognizer, kind, mnist.x_test, mnist.y_test, config.per_kind, config.first)
         rows.append(row)
         examples[name] = sorted(cases, key=lambda c: c[2])[:EXAMPLES]  # failures first
         if progress is not None:
@@ -93,6 +94,7 @@ def run(config: SuiteConfig, progress=None) -> dict:
         "threads": 1,
         "warnings": warnings,
         "per_kind": config.per_kind,
+        "first": config.first,
         "digits": "MNIST test set",
         "versions": versions(["numpy", "opencv-python-headless", "opencv-python", "ai-edge-litert", "tflite-runtime"]),
         "note": config.note,
@@ -113,7 +115,8 @@ def markdown(results: dict) -> str:
     lines = [
         "# The photo suite: what people photograph",
         "",
-        f"`{results['command']}`: {results['per_kind']} photos per kind, MNIST test digits rendered by "
+        f"`{results['command']}`: {results['per_kind']} photos per kind (numbers {results.get('first', 0)} to "
+        f"{results.get('first', 0) + results['per_kind'] - 1}), MNIST test digits rendered by "
         f"`digitedge.benchmarks.photo_kinds`, read by `{results['model']}` ({results['backend']}, 1 thread) "
         "through `Recognizer.read`. A clutter kind (no digit) is right when nothing is read.",
         "",

@@ -92,11 +92,13 @@ def test_kinds_are_deterministic_and_sized(edge_mnist):
 
 def test_photos_command_writes_the_records(tmp_path, edge_mnist):
     out = tmp_path / "photos"
-    result = CliRunner().invoke(app, ["photos", "--out", str(out), "--per-kind", "2"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, ["photos", "--out", str(out), "--per-kind", "2", "--first", "100"],
+                                env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     results = json.loads((out / "photos.json").read_text())
     assert [r["kind"] for r in results["kinds"]] == [k.name for k in photo_kinds.KINDS]
     assert all(r["photos"] == 2 for r in results["kinds"])
+    assert "(numbers 100 to 101)" in (out / "photos.md").read_text()
     assert "| tight-two-edges |" in (out / "photos.md").read_text()
     assert (out / "examples.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -105,6 +107,8 @@ def test_photos_command_bad_input(tmp_path):
     runner = CliRunner()
     bad = runner.invoke(app, ["photos", "--out", str(tmp_path), "--per-kind", "0"])
     assert_one_error(bad, "--per-kind 0: expected at least 1 photo per kind")
+    negative = runner.invoke(app, ["photos", "--out", str(tmp_path), "--first", "-1"])
+    assert_one_error(negative, "--first -1: photo numbers start at 0")
     missing = runner.invoke(app, ["photos", "--out", str(tmp_path), "--model", str(tmp_path / "no.tflite")])
     assert_one_error(missing, f"{tmp_path / 'no.tflite'}: model file not found")
 

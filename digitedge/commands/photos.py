@@ -16,6 +16,7 @@ from digitedge.errors import DigitedgeError
 def photos(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Results folder (default: runs/photos-<time>)."),
     per_kind: int = typer.Option(100, "--per-kind", help="Photos of each kind."),
+    first: int = typer.Option(0, "--first", help="The first photo's number in each kind (100: a second hundred)."),
     model: Model = None,
     data_dir: DataDir = None,
 ) -> None:
@@ -26,6 +27,8 @@ def photos(
 
     if per_kind < 1:
         raise DigitedgeError(f"--per-kind {per_kind}: expected at least 1 photo per kind")
+    if first < 0:
+        raise DigitedgeError(f"--first {first}: photo numbers start at 0")
     if model is not None and not model.is_file():
         raise DigitedgeError(f"{model}: model file not found")
     out = out or default_out("photos")
@@ -35,6 +38,6 @@ def photos(
         console.print(f"{row['kind']:<16} {100 * row['right_rate']:5.1f}% right  "
                       f"{row['no_digit_found']:3d} no digit  {row['misread']:3d} misread  {row['median_ms']:.1f} ms")
 
-    results = run(SuiteConfig(out=out, per_kind=per_kind, model=model, data_dir=data_dir), progress=show)
+    results = run(SuiteConfig(out=out, per_kind=per_kind, first=first, model=model, data_dir=data_dir), progress=show)
     echo_warnings(results["warnings"])
     console.print(f"results: {out}/photos.md (json, examples.png)")
