@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -106,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = compare(before, after)
     speeds = []
     if jobs:
-        paths = write_suite_images(args.out / "images", args.per_kind)
-        speeds = [images_per_second(paths, j, args.model) for j in jobs]
+        with tempfile.TemporaryDirectory() as folder:  # 1,100 JPEGs: not part of the record
+            paths = write_suite_images(Path(folder), args.per_kind)
+            speeds = [images_per_second(paths, j, args.model) for j in jobs]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "photo_speed.json").write_text(json.dumps({"kinds": rows, "jobs": speeds}, indent=1) + "\n")
     (args.out / "photo_speed.md").write_text(markdown(rows, speeds, str(args.before), str(args.after)))
