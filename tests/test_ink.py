@@ -55,3 +55,27 @@ def test_broken_digits_stay_one_and_numbers_stay_apart(edge_mnist):
     for i in range(0, 6, 2):
         photo = synthetic.render_number([x[ones[i]], x[ones[i + 1]]], [1, 1], seed=int(i), gap=(0.12, 0.13))
         assert [d.digit for d in reader.read(photo.image).digits] == [1, 1]
+
+
+def test_bridging_fills_only_the_gap_between_pieces(edge_mnist):
+    """A skip across a stroke is closed; the digit's own curves (a 2's, a 5's) are left open: ink
+    is added only near the gap (within a bridge's width of it)."""
+    import cv2
+
+    for index in np.flatnonzero(np.isin(edge_mnist.y_test, [2, 5]))[:10]:
+        digit = cv2.resize(edge_mnist.x_test[index], (200, 200), interpolation=cv2.INTER_CUBIC)
+        mask = cv2.compare(digit, 128, cv2.CMP_GT)
+        ys, xs = np.nonzero(mask)
+        mask = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].copy()
+        assert np.array_equal(preprocess._bridged(mask), mask)  # one piece: as it is
+        gap = slice(mask.shape[0] // 2 - 4, mask.shape[0] // 2 + 4)  # 8 rows: under a tenth of the height
+        broken = mask.copy()
+        broken[gap] = 0
+        if cv2.connectedComponents(broken)[0] <= 2:
+            continue  # the stripe did not cut this digit in two
+        bridged = preprocess._bridged(broken)
+        added = cv2.bitwise_and(bridged, cv2.bitwise_not(broken))
+        near = int(np.ceil(preprocess.BRIDGE * mask.shape[0]))
+        assert cv2.countNonZero(added[: gap.start - near]) == cv2.countNonZero(added[gap.stop + near :]) == 0
+        assert cv2.countNonZero(added[gap]) > 0
+        assert cv2.connectedComponents(bridged)[0] < cv2.connectedComponents(broken)[0]
