@@ -228,7 +228,8 @@ def time_calls(targets: list, rows: dict, config: BenchConfig, log) -> None:
         if task.error:
             row.update(status="failed", error=f"{metric}: {task.error}")
             continue
-        row[f"{metric}_us"] = timing.stats(task.samples)
+        row[f"{metric}_us"] = {**timing.stats(task.samples),
+                               "round_medians": timing.round_medians(task.samples, config.rounds)}
         row.setdefault("throughput", {})[f"{metric}_ips"] = round(1e6 / row[f"{metric}_us"]["mean"], 1)
 
 

@@ -125,6 +125,23 @@ def busy_note(results: dict) -> str:
             "shared the same conditions, are the reliable part.")
 
 
+DRIFT = 1.25  # slowest / fastest round of the reference row's invoke beyond this: the speed moved
+
+
+def drift_note(results: dict) -> str:
+    """How steady the machine was: the fastest TFLite row's invoke, median per round of the interleaving."""
+    rows = [r for r in results["rows"] if (r.get("invoke_us") or {}).get("round_medians") and r["kind"] != "keras"]
+    if not rows:
+        return ""
+    row = min(rows, key=lambda r: r["invoke_us"]["median"])
+    rounds = row["invoke_us"]["round_medians"]
+    span = f"{row['model']} invoke, median per round of {len(rounds)}: {min(rounds):.1f} to {max(rounds):.1f} µs"
+    if max(rounds) <= DRIFT * min(rounds):
+        return f"The machine's speed held during the run ({span})."
+    return (f"**The machine's speed moved during the run** ({span}; this virtual machine has slow periods): "
+            "the absolute latencies carry that; the ratios, from interleaved runs, less so.")
+
+
 def report_md(results: dict, charts: bool = True) -> str:
     s, m = results["settings"], results["machine"]
     out = [f"# Benchmark: {', '.join(dict.fromkeys(r['model'] for r in results['rows']))}", ""]
@@ -133,7 +150,7 @@ def report_md(results: dict, charts: bool = True) -> str:
     profile = (f"**--pi profile**: pinned to core {s['pinned_core']}, 1 thread (approximates a Raspberry "
                "Pi-class device's single core)." if s["profile"] == "pi" else
                f"Threads: {', '.join(map(str, s['threads']))}; interpreters: {', '.join(s['backends']) or 'none'}.")
-    out += [profile + " " + busy_note(results), ""]
+    out += [" ".join(x for x in (profile, busy_note(results), drift_note(results)) if x), ""]
 
     out += ["## Goals", ""]
     out += [md_table(["goal", "target", "measured", "status", "note"],

@@ -33,6 +33,13 @@ def stats(samples_ns, unit: float = 1e3) -> dict:
     return {"n": int(a.size), **{k: round(float(v), 3) for k, v in values.items()}}
 
 
+def round_medians(samples_ns, rounds: int, unit: float = 1e3) -> list[float]:
+    """The median of each round's share of the samples (interleave() takes them in order, an equal
+    share per round): how the machine's speed moved during the run."""
+    chunks = np.array_split(np.asarray(samples_ns, dtype=np.float64) / unit, max(1, min(rounds, len(samples_ns))))
+    return [round(float(np.median(c)), 1) for c in chunks if c.size]
+
+
 @dataclass
 class Task:
     """One thing to time: `fn()` called `runs` times after `warmup` untimed calls.

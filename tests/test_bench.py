@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from digitedge.benchmarks import report as report_module
 from digitedge.cli import app
 
 pytestmark = pytest.mark.edge
@@ -102,6 +103,21 @@ def test_latencies_positive_and_percentiles_ordered(short_run):
         assert row["predict_us"]["median"] > row["invoke_us"]["median"]  # the path includes the invoke
         assert all(v > 0 for v in row["throughput"].values())
         assert row["memory"]["peak_rss_mb"] > 0 and row["file_bytes"] > 0
+
+
+def test_records_how_steady_the_machine_was(short_run):
+    """Each latency keeps its median per round of the interleaving; the report says whether the
+    machine's speed held (this VM has slow periods of 1.6x), from the fastest row's invoke."""
+    out, results, _ = short_run
+    for row in ok_rows(results):
+        rounds = row["invoke_us"]["round_medians"]
+        assert 1 < len(rounds) <= RUNS and row["invoke_us"]["min"] <= min(rounds) + 0.05 <= max(rounds) + 0.05
+    int8 = next(r for r in ok_rows(results) if r["model"] == "digits_int8")
+    low, high = min(int8["invoke_us"]["round_medians"]), max(int8["invoke_us"]["round_medians"])
+    report = (out / "report.md").read_text()
+    assert "digits_int8 invoke, median per round of" in report and f"{low:.1f} to {high:.1f} µs" in report
+    held = "The machine's speed held during the run" in report
+    assert held == (high <= report_module.DRIFT * low)
 
 
 def test_accuracy_equals_what_edge_runtime_computes(short_run, mnist):
