@@ -202,12 +202,17 @@ def _within(labels: np.ndarray, a: Group, b: Group, reach: float) -> bool:
     x0, y0 = max(0, min(a.x, b.x) - r), max(0, min(a.y, b.y) - r)
     x1, y1 = max(a.x + a.w, b.x + b.w) + r, max(a.y + a.h, b.y + b.h) + r
     window = labels[y0:y1, x0:x1]
-    table = np.zeros(int(window.max(initial=0)) + 1, np.uint8)
-    table[[i for i in a.labels if i < len(table)]] = 255
-    near = cv2.dilate(table[window], cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    table[:] = 0
-    table[[i for i in b.labels if i < len(table)]] = 255
-    return bool(cv2.countNonZero(near & table[window]))
+    near = cv2.dilate(members(window, a.labels), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return bool(cv2.countNonZero(near & members(window, b.labels)))
+
+
+def members(labels: np.ndarray, wanted: list[int]) -> np.ndarray:
+    """255 where a label is one of `wanted`, else 0 (a lookup table: several times np.isin's speed)."""
+    if len(wanted) == 1:
+        return cv2.compare(labels, float(wanted[0]), cv2.CMP_EQ)
+    table = np.zeros(int(labels.max(initial=0)) + 1, np.uint8)
+    table[[i for i in wanted if i < len(table)]] = 255
+    return table[labels]
 
 
 def _adjacent(piece: Group, digits: list[Group]) -> Group | None:
