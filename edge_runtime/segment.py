@@ -32,6 +32,12 @@ class Group:
     def box(self) -> tuple[int, int, int, int]:
         return self.x, self.y, self.w, self.h
 
+    def joined_box(self, other: Group) -> Group:
+        """The box of both together (no labels, no area): what absorbing `other` would make."""
+        union = Group(self.x, self.y, self.w, self.h, 0)
+        union.absorb(other)
+        return union
+
     def absorb(self, other: Group) -> None:
         x1, y1 = max(self.x + self.w, other.x + other.w), max(self.y + self.h, other.y + other.h)
         self.x, self.y = min(self.x, other.x), min(self.y, other.y)
@@ -153,21 +159,17 @@ def _join_near(fragments: list[Group], labels: np.ndarray, config: SegmentConfig
     largest = max(f.area for f in fragments)
     pieces = sorted((f for f in fragments if f.area >= config.speck_area * largest), key=lambda g: g.x)
     specks = [f for f in fragments if f.area < config.speck_area * largest]
-    merged = True
-    while merged:
-        merged = False
-        for i, a in enumerate(pieces):
-            for b in pieces[i + 1 :]:
-                union = Group(a.x, a.y, a.w, a.h, 0)
-                union.absorb(b)
-                if union.w <= config.broken_width * union.h and _within(labels, a, b, config.skip * union.h):
-                    a.absorb(b)
-                    pieces.remove(b)
-                    merged = True
-                    break
-            if merged:
-                break
+    # the first joinable pair, left to right, until none is left (a grown piece may reach one it did not)
+    while (pair := next(((a, b) for i, a in enumerate(pieces) for b in pieces[i + 1 :]
+                         if _joinable(labels, a, b, config)), None)) is not None:
+        pair[0].absorb(pair[1])
+        pieces.remove(pair[1])
     return pieces + specks
+
+
+def _joinable(labels: np.ndarray, a: Group, b: Group, config: SegmentConfig) -> bool:
+    union = a.joined_box(b)
+    return union.w <= config.broken_width * union.h and _within(labels, a, b, config.skip * union.h)
 
 
 def _join_broken(digits: list[Group]) -> list[Group]:
@@ -183,8 +185,7 @@ def _join_broken(digits: list[Group]) -> list[Group]:
             level = short.y >= tall.y - 0.3 * tall.h and short.y + short.h <= tall.y + 1.3 * tall.h
             # or stacked: overlapping columns, one above the other (a 3 whose lower arc came apart)
             stacked = gap < 0 and min(d.y + d.h, prev.y + prev.h) - max(d.y, prev.y) < 0.25 * short.h
-            union = Group(prev.x, prev.y, prev.w, prev.h, 0)
-            union.absorb(d)
+            union = prev.joined_box(d)
             wide = union.w > union.h
             if gap <= 0.1 * tall.h and not wide and (short.h <= 0.75 * tall.h and level or stacked):
                 prev.absorb(d)
