@@ -11,7 +11,7 @@ def assert_one_error(result, message: str, quiet_stdout: bool = True) -> None:
     assert "Traceback" not in result.output
     if quiet_stdout:
         assert result.stdout == ""
-    assert result.stderr == f"error: {message}\n"
+    assert result.stderr == f"error: {message}\n", result.stderr
 
 
 def run(*args):

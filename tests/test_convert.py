@@ -21,7 +21,7 @@ ALL_FORMATS = ("float32", "float16", "dynamic", "int8")
 
 @pytest.fixture(scope="module")
 def quick_model(mnist, tmp_path_factory) -> Path:
-    """A model.keras from the quick preset (about 95% accurate), trained once for the module."""
+    """A model.keras from the quick preset (about 96% accurate), trained once for the module."""
     needs_tensorflow()
     from digitedge.train.config import PRESETS
     from digitedge.train.run import train

@@ -151,8 +151,10 @@ class TuneConfig:
 
 ALGORITHMS = ("random", "hyperband", "bayesian")
 
+# 3e-3, not the default 1e-3: 117 steps at 1e-3 reached 90-93% depending on the CPU's float order
+# (a CI machine's 89.8% failed a test's 90% floor); at 3e-3 it is 96-97% in the same 15 s.
 QUICK_TRAIN = TrainConfig(
-    model=ModelConfig(filters=16, dense_units=64),
+    model=ModelConfig(filters=16, dense_units=64, learning_rate=3e-3),
     epochs=3, train_subset=6000, test_subset=2000, val_size=1000, patience=2,
 )
 PRESETS = {

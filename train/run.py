@@ -81,7 +81,7 @@ def train(cfg: TrainConfig, mnist: Mnist, run_dir: Path, verbose=None) -> dict:
 def start_from(model: keras.Model, path: Path) -> None:
     """Fine-tuning: the weights of a saved model with the same layers."""
     try:
-        source = keras.models.load_model(path)
+        source = keras.models.load_model(path, compile=False)  # weights only: no optimizer warning
     except (OSError, ValueError) as e:
         raise DigitedgeError(f"{path}: cannot load the model to start from ({str(e).splitlines()[0]})") from None
     ours, theirs = [w.shape for w in model.get_weights()], [w.shape for w in source.get_weights()]
