@@ -58,7 +58,8 @@ def to_markdown(r: dict) -> str:
         f"**Default --min-confidence: {t:g}** (targets {'met' if chosen['targets_met'] else 'NOT met'}).",
         "",
     ]
-    lines += [f"- {d}: {pct(v['unsure'])} marked unsure, {pct(v['kept_accuracy'])} of the rest right"
+    # three decimals: 99.498% must not read as the target's 99.50%
+    lines += [f"- {d}: {pct(v['unsure'])} marked unsure, {pct(v['kept_accuracy'], 3)} of the rest right"
               for d, v in chosen["at_threshold"].items()]
     lines += ["", "Each model's own best threshold by the same rule:", ""]
     lines += [f"- {m}: {c['threshold']:g} (targets {'met' if c['targets_met'] else 'not met'})"
@@ -79,7 +80,7 @@ def curve_table(r: dict) -> list[str]:
              "Each cell: share kept (not unsure) / accuracy of those kept.", "",
              "| --min-confidence | " + " | ".join(names) + " |",
              "| ---: | " + " | ".join("---:" for _ in names) + " |"]
-    for t in CURVE_ROWS:
+    for t in sorted({*CURVE_ROWS, r["chosen"]["threshold"]}):  # the default's own row too
         cells = []
         for name in names:
             p = next((p for p in per[name]["curve"] if abs(p["threshold"] - t) < 1e-9), None)

@@ -41,7 +41,7 @@ DEFAULT_LABELS = [str(d) for d in range(10)]
 # A digit under this probability is marked unsure ("?"). Chosen from a measurement, not by
 # taste: benchmarks/results/calibration/calibration.md (`digitedge calibration`) says how,
 # and a test keeps this equal to the value recorded there.
-DEFAULT_MIN_CONFIDENCE = 0.98
+DEFAULT_MIN_CONFIDENCE = 0.984
 UNSURE = "?"
 DEFAULT_METADATA = {
     "labels": DEFAULT_LABELS,

@@ -57,6 +57,9 @@ class SegmentConfig:
     # further apart: the number photos' gaps start at 0.12)
     skip: float = 0.07
     broken_width: float = 1.2
+    # pieces one above the other (overlapping columns) reach further: digits in a row are never
+    # stacked, and a 9's stem that came off sits a tenth of the digit's height below its loop
+    stacked_skip: float = 0.12
 
 
 def label(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -169,7 +172,8 @@ def _join_near(fragments: list[Group], labels: np.ndarray, config: SegmentConfig
 
 def _joinable(labels: np.ndarray, a: Group, b: Group, config: SegmentConfig) -> bool:
     union = a.joined_box(b)
-    return union.w <= config.broken_width * union.h and _within(labels, a, b, config.skip * union.h)
+    skip = config.stacked_skip if _overlap(a, b) >= config.overlap else config.skip
+    return union.w <= config.broken_width * union.h and _within(labels, a, b, skip * union.h)
 
 
 def _join_broken(digits: list[Group]) -> list[Group]:

@@ -62,6 +62,10 @@ FIXED = [
     ("broken-strokes", 49, "5"),  # a 9 with two gaps: the gaps closed before the model sees it
     ("tight-one-edge", 45, "1"),  # a thick 8 filling the frame: the paper inside its loop taken for ink
     ("tight-one-edge", 41, "61"),  # a 6 with a thin stroke beside it
+    # fixed in session 6: stacked pieces reach further (SegmentConfig.stacked_skip)
+    ("broken-strokes", 57, "0"),  # a 5 whose lower arc came off
+    ("broken-strokes", 114, "0"),  # a 9 whose stem came off (a photo of the second hundred)
+    ("broken-strokes", 189, "0"),  # a thick 9 in three pieces, one above the other
 ]
 
 
