@@ -217,3 +217,11 @@ def test_choose_meets_both_targets_or_keeps_the_clean_budget():
     hopeless = result([0.999] * 100, [False] * 100)  # wrong and sure: no threshold helps
     chosen = calibration.choose({"clean": clean, "hard": hopeless}, roles)
     assert not chosen["targets_met"] and chosen["at_threshold"]["clean"]["unsure"] <= calibration.MAX_UNSURE_CLEAN
+
+
+def test_the_serve_load_record_counts_unsure_apart_from_wrong():
+    """benchmarks/serve_load.py: a '?' is not a misread, but a '?' over a wrong length still is."""
+    from digitedge.benchmarks.serve_load import judge
+
+    assert [judge(read, "4025") for read in ("4025", "40?5", "??25", "4015", "40?6", "402", "40255")] == [
+        "right", "unsure", "unsure", "wrong", "wrong", "wrong", "wrong"]
