@@ -154,15 +154,16 @@ def photo_datasets(cfg: CalibrationConfig, mnist) -> list[Dataset]:
     except ImportError:
         return []
     n = PHOTOS_QUICK if cfg.quick else PHOTOS_PER_KIND
-    chosen_on = photo_sets(mnist, range(n), ("kept",), ("coverage",), "")
-    return chosen_on + photo_sets(mnist, range(n, 2 * n), ("check",), ("check",), "-check")
+    return photo_sets(mnist, range(n), check=False) + photo_sets(mnist, range(n, 2 * n), check=True)
 
 
-def photo_sets(mnist, indices: range, kept: tuple, coverage: tuple, suffix: str) -> list[Dataset]:
+def photo_sets(mnist, indices: range, check: bool) -> list[Dataset]:
     """The suite's photos `indices` of each kind pooled, its plain ones, and as many clean photos of
-    numbers (3-6 digits, as `digitedge data samples` makes them; seeds apart from the tests' 1000+)."""
+    numbers (3-6 digits, as `digitedge data samples` makes them; seeds apart from the tests' 1000+).
+    As check sets, each is "check" and named with "-check"; else "kept" and "coverage"."""
     from . import photo_kinds, synthetic
 
+    kept, coverage, suffix = (("check",), ("check",), "-check") if check else (("kept",), ("coverage",), "")
     x, y = mnist.x_test, mnist.y_test.astype(int)
     kinds = [k.name for k in photo_kinds.KINDS if k.has_digit]
     made = {k: [photo_kinds.photo(k, x, y, i) for i in indices] for k in kinds}

@@ -176,7 +176,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--photos", type=int, default=200, help="distinct synthetic photos to send (enough that the share of unsure readings is typical)")
+    parser.add_argument("--photos", type=int, default=200,
+                        help="distinct synthetic photos to send (enough that the share of unsure readings is typical)")
     parser.add_argument("--backoff", type=float, default=0.1, help="seconds a client waits after a 503")
     parser.add_argument("--max-waiting", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1)
@@ -292,7 +293,7 @@ def markdown(r: dict) -> str:
         f"| busy (503, deliberate) | {r['by_status'].get('503', 0)} |",
         f"| errors (anything else) | {r['errors']} |",
         f"| readings with a digit read wrong, or another number of digits | {r['wrong_readings']} |",
-        f"| readings right but for digits marked unsure (`?`) | {r.get('unsure_readings', '-')} |",
+        f"| readings right but for digits marked unsure (`?`) | {r['unsure_readings']} |",
         f"| latency of a reading p50 / p90 / p99 / max | {lat.get('p50')} / {lat.get('p90')} / {lat.get('p99')} / "
         f"{lat.get('max')} ms |",
         f"| latency of a 503 p50 / p99 | {busy.get('p50', '-')} / {busy.get('p99', '-')} ms |",
