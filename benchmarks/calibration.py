@@ -1,7 +1,7 @@
 """`digitedge calibration`: is a digit's confidence what it claims, and where should "unsure" start?
 
-For each model and dataset: every digit's top-1 probability (as Recognizer.classify gives it)
-and whether it was right. From those: the reliability diagram and the expected calibration
+For each model and dataset: every digit's confidence (as Recognizer gives it: the top-1
+probability, checked by a second look, edge_runtime/confidence.py) and whether it was right. From those: the reliability diagram and the expected calibration
 error (ECE, 15 equal-width bins), and the accuracy-vs-coverage curve: for each threshold t,
 the share of digits kept (probability >= t, i.e. not marked unsure) and how many of those
 are right.
@@ -37,9 +37,10 @@ MAX_UNSURE_CLEAN = 0.03  # of the digits of every "coverage" dataset
 QUICK_IMAGES = 1000
 PHOTOS_PER_KIND, PHOTOS_QUICK = 100, 20
 # Fine steps near 1, where a well-trained model puts almost every digit; from 0.97 every int8
-# probability level (steps of 1/256 = 0.0039) falls between two thresholds.
+# probability level (steps of 1/256 = 0.0039) falls between two thresholds. Steps of 0.01 from
+# 0.5: the second look moves the best threshold down to 0.8-0.9.
 THRESHOLDS = np.unique(np.round(np.concatenate([
-    np.arange(0.0, 0.9, 0.05), np.arange(0.9, 0.97, 0.01), np.arange(0.97, 0.99, 0.002),
+    np.arange(0.0, 0.5, 0.05), np.arange(0.5, 0.97, 0.01), np.arange(0.97, 0.99, 0.002),
     np.arange(0.99, 1.0, 0.001)]), 4))
 
 
@@ -104,12 +105,15 @@ def mnist_probabilities(model, images: np.ndarray) -> np.ndarray:
 
 
 def mnist_scores(model, images: np.ndarray, labels: np.ndarray) -> Scores:
+    """Each digit's confidence as the Recognizer gives it (its probability, checked by a second look)."""
+    from digitedge.edge_runtime.confidence import confidences
+
     from .targets import label_of, top1
 
     probs = mnist_probabilities(model, images)
     top = np.array([top1(p) for p in probs])
     digits = np.array([label_of(model.recognizer.labels, i) for i in top])
-    return Scores(probs[np.arange(len(probs)), top].astype(float), digits == labels)
+    return Scores(confidences(images, probs, lambda x: mnist_probabilities(model, x)), digits == labels)
 
 
 def photo_scores(model, photos) -> Scores:
@@ -125,7 +129,7 @@ def photo_scores(model, photos) -> Scores:
         if len(reading.digits) != len(want):
             missed += 1
         for i, d in enumerate(reading.digits):
-            confidence.append(d.probability)
+            confidence.append(d.confidence)
             correct.append(len(reading.digits) == len(want) and str(d.digit) == want[i])
     return Scores(np.array(confidence, float), np.array(correct, bool), missed)
 

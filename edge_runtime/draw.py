@@ -16,11 +16,17 @@ def colour(probability: float, unsure: bool = False) -> tuple[int, int, int]:
 
 
 def caption(d) -> str:
-    """ "7 98%", or "7? 46%" for an unsure digit: its best guess, marked."""
+    """ "7 98%", or "7? 46%" for an unsure digit: its best guess, marked, with its confidence."""
     mark = "?" if getattr(d, "unsure", False) else ""
-    pct = 100 * d.probability
+    pct = 100 * sureness(d)
     shown = f"{pct:.1f}" if 99.5 <= pct < 100 else f"{pct:.0f}"  # 99.6%, never a rounded-up 100%
     return f"{d.digit}{mark} {shown}%"
+
+
+def sureness(d) -> float:
+    """What a digit's percentage shows: its confidence (a Prediction's), else its probability."""
+    sure = getattr(d, "confidence", None)
+    return d.probability if sure is None else sure
 
 
 def label(image: np.ndarray, text: str, x: int, y: int, fg=(255, 255, 255), bg=(0, 0, 0)) -> None:
@@ -35,7 +41,7 @@ def label(image: np.ndarray, text: str, x: int, y: int, fg=(255, 255, 255), bg=(
 
 
 def boxes(image: np.ndarray, detections, scale: float = 1.0) -> np.ndarray:
-    """Draw each detection (anything with .box, .digit, .probability, maybe .unsure) on a BGR image,
+    """Draw each detection (anything with .box, .digit, .probability, maybe .confidence and .unsure) on a BGR image,
     in place; unsure digits in their own colour.
 
     `scale` maps the boxes' coordinates to this image's (for a downscaled copy).
@@ -45,7 +51,7 @@ def boxes(image: np.ndarray, detections, scale: float = 1.0) -> np.ndarray:
         if d.box is None:
             continue
         x, y, w, h = (round(v / scale) for v in d.box)
-        c = colour(d.probability, getattr(d, "unsure", False))
+        c = colour(sureness(d), getattr(d, "unsure", False))
         cv2.rectangle(image, (x, y), (x + w, y + h), c, thick)
         label(image, caption(d), x, y - 2, bg=c)
     return image

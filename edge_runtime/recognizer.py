@@ -3,8 +3,8 @@
 Usage:
     from digitedge.edge_runtime.recognizer import Recognizer
     r = Recognizer()                  # the shipped int8 model, the best interpreter there is
-    r.predict("photo.jpg")            # Prediction(digit=7, probability=0.998, top3=[...], ...)
-    r.read("house-number.jpg").text   # "4025" ("40?5": the third digit under min_confidence)
+    r.predict("photo.jpg")            # Prediction(digit=7, probability=0.998, top3=[...], confidence=0.998, ...)
+    r.read("house-number.jpg").text   # "4025" ("40?5": the third digit's confidence under min_confidence)
     Recognizer(personal="my.head")    # read through a head made by `digitedge personalize` for the model
 """
 
@@ -21,6 +21,7 @@ import numpy as np
 from digitedge.errors import DigitedgeError, ModelError
 
 from . import imageio
+from .confidence import confidence
 from .convention import Override
 from .features import sha256_of
 from .interpreter import Model
@@ -38,7 +39,8 @@ from .profile import OFF
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "digits_int8.tflite"
 DEFAULT_LABELS = [str(d) for d in range(10)]
-# A digit under this probability is marked unsure ("?"). Chosen from a measurement, not by
+# A digit whose confidence (confidence.py: its probability, checked by a second look) is under
+# this is marked unsure ("?"). Chosen from a measurement, not by
 # taste: benchmarks/results/calibration/calibration.md (`digitedge calibration`) says how,
 # and a test keeps this equal to the value recorded there.
 DEFAULT_MIN_CONFIDENCE = 0.984
@@ -66,7 +68,12 @@ class Prediction:
     top3: list[tuple[int, float]]  # (digit, probability), most likely first
     seconds: float  # reading + preprocessing + inference (in a Reading: this digit's inference)
     box: tuple[int, int, int, int] | None = None  # x, y, w, h in the image
-    unsure: bool = False  # probability under the recognizer's min_confidence
+    unsure: bool = False  # confidence under the recognizer's min_confidence
+    confidence: float | None = None  # the probability checked by a second look (confidence.py); None: the probability
+
+    def __post_init__(self):
+        if self.confidence is None:
+            object.__setattr__(self, "confidence", self.probability)
 
     @property
     def text(self) -> str:
@@ -81,6 +88,7 @@ class Prediction:
             "top3": [[digit, round(p, 4)] for digit, p in self.top3],
             "box": list(self.box) if self.box is not None else None,
             "unsure": self.unsure,
+            "confidence": round(self.confidence, 4),
         }
 
 
@@ -94,6 +102,11 @@ class Reading:
     def probability(self) -> float:
         """How sure the whole number is: the product of its digits' probabilities."""
         return float(np.prod([d.probability for d in self.digits])) if self.digits else 0.0
+
+    @property
+    def confidence(self) -> float:
+        """The product of its digits' confidences."""
+        return float(np.prod([d.confidence for d in self.digits])) if self.digits else 0.0
 
     def scaled(self, factor: float) -> Reading:
         """This reading with its boxes multiplied by `factor` (from the pixels read to the original image's)."""
@@ -109,6 +122,7 @@ class Reading:
             **out,
             "text": self.text,
             "probability": round(self.probability, 4),
+            "confidence": round(self.confidence, 4),
             "digits": [d.to_dict() for d in self.digits],
             "seconds": round(self.seconds, 5),
         }
@@ -174,12 +188,19 @@ class Recognizer:
         """An MNIST-like 28x28 uint8 (white on black) -> (digit, probability, top 3); the model's
         own input convention (range, polarity, layout) is applied by the Model; with a personal
         head, the head's probabilities."""
+        return self._classified(self.probabilities(digit28))
+
+    def probabilities(self, digit28: np.ndarray) -> np.ndarray:
+        """The model's (or the personal head's) probabilities for an MNIST-like 28x28 uint8."""
         if self.head is None:
             probs = self.model.run(normalize(digit28))
         else:
             probs, features = self.model.run(normalize(digit28), features=True)
             probs = self.head.probabilities(features, probs)
         self.timer.mark("invoke")
+        return probs
+
+    def _classified(self, probs: np.ndarray) -> tuple[int, float, list[tuple[int, float]]]:
         order = np.argsort(-probs, kind="stable")[:3]  # ties (common in uint8 outputs) go to argmax's pick
         top3 = [(self._label(i), float(probs[i])) for i in order]
         return top3[0][0], top3[0][1], top3
@@ -217,11 +238,12 @@ class Recognizer:
         return [self._predict_crop(c, time.perf_counter()) for c in find_digits(pixels, self.photo, timer=self.timer)]
 
     def _predict_crop(self, crop: DigitCrop, start: float, scale: float = 1.0) -> Prediction:
-        digit, probability, top3 = self.classify(crop.image)
+        probs = self.probabilities(crop.image)
+        digit, probability, top3 = self._classified(probs)
+        sure = confidence(crop.image, probs, self.probabilities)
         box = tuple(round(v * scale) for v in crop.box) if scale != 1.0 else crop.box
-        unsure = probability < self.min_confidence
         self.timer.mark("post")
-        return Prediction(digit, probability, top3, time.perf_counter() - start, box, unsure)
+        return Prediction(digit, probability, top3, time.perf_counter() - start, box, sure < self.min_confidence, sure)
 
     def _pixels(self, image, name: str | None) -> tuple[np.ndarray, str, float]:
         """(pixels, name for messages, factor from pixel to original coordinates)."""

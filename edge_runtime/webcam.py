@@ -51,7 +51,7 @@ class WebcamConfig:
 class Detection:
     box: tuple[int, int, int, int]  # x, y, w, h in the frame
     digit: int  # smoothed over recent frames
-    probability: float  # smoothed
+    probability: float  # smoothed (the frames' confidence in the digit, their probability for the others)
     raw_digit: int  # this frame's own reading
     raw_probability: float
     track: int
@@ -81,7 +81,8 @@ class _Track:
 
 @dataclass
 class LabelSmoother:
-    """Per digit position, the mean of its last `frames` probability vectors (from the top 3)."""
+    """Per digit position, the mean of its last `frames` probability vectors (from the top 3; the digit
+    read with its confidence)."""
 
     frames: int = 5
     min_confidence: float = 0.0  # a smoothed probability under this is unsure
@@ -101,6 +102,7 @@ class LabelSmoother:
             scores = np.zeros(10)
             for digit, prob in p.top3:
                 scores[digit % 10] = prob
+            scores[p.digit % 10] = draw.sureness(p)  # a second look's doubt counts
             track.scores.append(scores)
             mean = np.mean(track.scores, axis=0)
             digit = int(mean.argmax())

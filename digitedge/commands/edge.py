@@ -205,7 +205,7 @@ def print_table(results) -> None:
 
     table = Table("image", "read", "digits (confidence)", "ms")
     for path, reading in results:
-        digits = "  ".join(f"{d.digit}{'?' if d.unsure else ''} {100 * d.probability:.1f}%" for d in reading.digits)
+        digits = "  ".join(f"{d.digit}{'?' if d.unsure else ''} {100 * d.confidence:.1f}%" for d in reading.digits)
         table.add_row(path, reading.text, digits, f"{1000 * reading.seconds:.1f}")
     Console().print(table)
 
