@@ -31,7 +31,9 @@ def to_markdown(r: dict) -> str:
         f"Written by `{r['command']}` in {r['seconds']} s"
         + (" (quick: a subset, an indication only)." if r["quick"] else "."),
         "",
-        "Each digit's confidence is its top-1 probability. ECE: expected calibration error over "
+        "Each digit's confidence is its top-1 probability checked by a second look (the digit read again "
+        "with its strokes thinned when that probability is under 0.999; the lower of the two: "
+        "edge_runtime/confidence.py), as the Recognizer gives it. ECE: expected calibration error over "
         f"{r['bins']} equal-width bins. A digit under --min-confidence is marked unsure (`?`).",
         "",
         "| model | dataset | digits | accuracy | ECE | unsure at "

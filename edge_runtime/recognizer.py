@@ -43,7 +43,7 @@ DEFAULT_LABELS = [str(d) for d in range(10)]
 # this is marked unsure ("?"). Chosen from a measurement, not by
 # taste: benchmarks/results/calibration/calibration.md (`digitedge calibration`) says how,
 # and a test keeps this equal to the value recorded there.
-DEFAULT_MIN_CONFIDENCE = 0.984
+DEFAULT_MIN_CONFIDENCE = 0.86
 UNSURE = "?"
 DEFAULT_METADATA = {
     "labels": DEFAULT_LABELS,
@@ -122,9 +122,9 @@ class Reading:
             **out,
             "text": self.text,
             "probability": round(self.probability, 4),
-            "confidence": round(self.confidence, 4),
             "digits": [d.to_dict() for d in self.digits],
             "seconds": round(self.seconds, 5),
+            "confidence": round(self.confidence, 4),
         }
 
 

@@ -63,7 +63,7 @@ def test_predict_json_folder_and_glob(photos):
         xs = [d["box"][0] for d in number["digits"]]
         assert xs == sorted(xs)
         d = number["digits"][0]
-        assert set(d) == {"digit", "probability", "top3", "box", "unsure"} and len(d["top3"]) == 3
+        assert set(d) == {"digit", "probability", "top3", "box", "unsure", "confidence"} and len(d["top3"]) == 3
 
 
 def test_predict_annotate(photos, tmp_path):

@@ -312,7 +312,7 @@ def test_reading_to_dict_is_the_predict_json(edge_mnist):
     reading = recognizer().read(255 - np.kron(row, np.ones((4, 4), np.uint8)))
     assert len(reading.digits) == 3
     got = reading.to_dict("photo.jpg")
-    assert list(got) == ["path", "text", "probability", "digits", "seconds"]
+    assert list(got) == ["path", "text", "probability", "digits", "seconds", "confidence"]
     assert got["path"] == "photo.jpg" and got["text"] == reading.text
     assert got["probability"] == round(reading.probability, 4) and got["seconds"] == round(reading.seconds, 5)
     first = reading.digits[0]
@@ -322,9 +322,11 @@ def test_reading_to_dict_is_the_predict_json(edge_mnist):
         "top3": [[d, round(p, 4)] for d, p in first.top3],
         "box": list(first.box),
         "unsure": first.unsure,
+        "confidence": round(first.confidence, 4),
     }
     assert got["digits"][0] == first.to_dict() == expected
-    assert list(reading.to_dict()) == ["text", "probability", "digits", "seconds"]  # no path: none given
+    assert got["confidence"] == round(float(np.prod([d.confidence for d in reading.digits])), 4)
+    assert list(reading.to_dict()) == ["text", "probability", "digits", "seconds", "confidence"]  # no path: none given
     assert json.loads(json.dumps(got)) == got
 
 

@@ -38,7 +38,7 @@ MinConfidence = Annotated[
     Optional[float],
     typer.Option(
         "--min-confidence",
-        help="Mark a digit read under this probability as unsure: ? in the text, \"unsure\": true in the JSON "
+        help="Mark a digit read under this confidence (its probability, checked by a second look) as unsure: ? in the text, \"unsure\": true in the JSON "
         "(default: the calibrated one, see benchmarks/results/calibration).",
     ),
 ]
