@@ -1,10 +1,10 @@
 """`digitedge calibration`: is a digit's confidence what it claims, and where should "unsure" start?
 
 For each model and dataset: every digit's confidence (as Recognizer gives it: the top-1
-probability, checked by a second look, edge_runtime/confidence.py) and whether it was right. From those: the reliability diagram and the expected calibration
-error (ECE, 15 equal-width bins), and the accuracy-vs-coverage curve: for each threshold t,
-the share of digits kept (probability >= t, i.e. not marked unsure) and how many of those
-are right.
+probability, checked by a second look, edge_runtime/confidence.py) and whether it was right.
+From those: the reliability diagram and the expected calibration error (ECE, 15 equal-width
+bins), and the accuracy-vs-coverage curve: for each threshold t, the share of digits kept
+(confidence >= t, i.e. not marked unsure) and how many of those are right.
 
 A dataset is a name, its roles and a scoring function, so a new one (the photo suite) is one
 more entry in `datasets()`. Roles: "kept" datasets must reach TARGET_KEPT_ACCURACY among
