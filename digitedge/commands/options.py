@@ -39,7 +39,8 @@ MinConfidence = Annotated[
     typer.Option(
         "--min-confidence",
         help="Mark a digit read under this confidence (its probability, checked by a second look) as unsure: "
-        "? in the text, \"unsure\": true in the JSON (default: the calibrated one, see benchmarks/results/calibration).",
+        "? in the text, \"unsure\": true in the JSON "
+        "(default: the calibrated one, see benchmarks/results/calibration).",
     ),
 ]
 # A head made by `digitedge personalize` for the model: it corrects the model's scores for one writer.
