@@ -3,7 +3,7 @@
 Input is the ink's connected components (label() of a binary mask): they are the fragments;
 fragments that overlap horizontally belong to one digit (a "5" whose bar is
 detached, a broken "4"), and so does a shorter piece right against a digit.
-Specks are not digits. Touching the border does not make a blob clutter (a digit
+Specks are not digits, but a chain of them can be (a thin 1 written in dashes). Touching the border does not make a blob clutter (a digit
 cropped tight fills the frame): what lies along the border (a table, the paper's
 edge, a shadow band) or is a line is dropped, and so is a smaller piece the border
 cuts beside whole digits (half a digit at the frame's edge).
@@ -60,6 +60,7 @@ class SegmentConfig:
     # pieces one above the other (overlapping columns) reach further: digits in a row are never
     # stacked, and a 9's stem that came off sits a tenth of the digit's height below its loop
     stacked_skip: float = 0.12
+    stacked_overlap: float = 0.3  # columns overlapping this much (of the narrower) are stacked (a slanted 1)
 
 
 def label(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,21 +159,28 @@ def group_labelled(labels: np.ndarray, stats: np.ndarray, wanted: np.ndarray,
 def _join_near(fragments: list[Group], labels: np.ndarray, config: SegmentConfig) -> list[Group]:
     """Fragments whose ink comes within a pen skip of each other (`skip` of their joint height)
     are one: a 4 broken in two, a 5 whose bar came off. Digits written in a row are further apart
-    than that (and together wider than `broken_width`); specks take no part."""
-    largest = max(f.area for f in fragments)
-    pieces = sorted((f for f in fragments if f.area >= config.speck_area * largest), key=lambda g: g.x)
-    specks = [f for f in fragments if f.area < config.speck_area * largest]
-    # the first joinable pair, left to right, until none is left (a grown piece may reach one it did not)
-    while (pair := next(((a, b) for i, a in enumerate(pieces) for b in pieces[i + 1 :]
+    than that (and together wider than `broken_width`). Specks join only each other, and a chain of
+    them as large as a piece is one (a thin 1 written in dashes)."""
+    small = config.speck_area * max(f.area for f in fragments)
+    specks = _joined([f for f in fragments if f.area < small], labels, config)
+    pieces = _joined([f for f in fragments if f.area >= small] + [f for f in specks if f.area >= small], labels, config)
+    return pieces + [f for f in specks if f.area < small]
+
+
+def _joined(groups: list[Group], labels: np.ndarray, config: SegmentConfig) -> list[Group]:
+    """The first joinable pair, left to right, joined until none is left (a grown group may reach
+    one it did not)."""
+    groups = sorted(groups, key=lambda g: g.x)
+    while (pair := next(((a, b) for i, a in enumerate(groups) for b in groups[i + 1 :]
                          if _joinable(labels, a, b, config)), None)) is not None:
         pair[0].absorb(pair[1])
-        pieces.remove(pair[1])
-    return pieces + specks
+        groups.remove(pair[1])
+    return groups
 
 
 def _joinable(labels: np.ndarray, a: Group, b: Group, config: SegmentConfig) -> bool:
     union = a.joined_box(b)
-    skip = config.stacked_skip if _overlap(a, b) >= config.overlap else config.skip
+    skip = config.stacked_skip if _overlap(a, b) >= config.stacked_overlap else config.skip
     return union.w <= config.broken_width * union.h and _within(labels, a, b, skip * union.h)
 
 

@@ -16,7 +16,7 @@ from cli_helpers import assert_one_error
 from edge_helpers import recognizer
 from typer.testing import CliRunner
 
-from digitedge.benchmarks import photo_kinds
+from digitedge.benchmarks import photo_kinds, synthetic
 from digitedge.benchmarks.photo_suite import read_kind
 from digitedge.cli import app
 from digitedge.errors import NoDigitError
@@ -67,6 +67,14 @@ FIXED = [
     ("broken-strokes", 114, "0"),  # a 9 whose stem came off (a photo of the second hundred)
     ("broken-strokes", 189, "0"),  # a thick 9 in three pieces, one above the other
 ]
+
+
+def test_a_thin_1_in_dashes_among_thick_digits_is_read(edge_mnist, reader):
+    """Each half of a slanted, broken 1 is a speck beside a thick 0: the halves chain into a digit
+    (SegmentConfig.stacked_overlap; specks join specks). Read "1807" before (session 7)."""
+    photo = synthetic.number_photo(edge_mnist.x_test, edge_mnist.y_test, seed=5087)
+    assert photo.text == "18017"
+    assert reader.read(photo.image).text == "18017"
 
 
 @pytest.mark.parametrize(("kind", "number", "before"), FIXED, ids=[f"{k}-{n}" for k, n, _ in FIXED])
