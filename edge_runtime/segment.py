@@ -3,10 +3,10 @@
 Input is the ink's connected components (label() of a binary mask): they are the fragments;
 fragments that overlap horizontally belong to one digit (a "5" whose bar is
 detached, a broken "4"), and so does a shorter piece right against a digit.
-Specks are not digits, but a chain of them can be (a thin 1 written in dashes). Touching the border does not make a blob clutter (a digit
-cropped tight fills the frame): what lies along the border (a table, the paper's
-edge, a shadow band) or is a line is dropped, and so is a smaller piece the border
-cuts beside whole digits (half a digit at the frame's edge).
+Specks are not digits, but a chain of them can be (a thin 1 written in dashes). Touching
+the border does not make a blob clutter (a digit cropped tight fills the frame): what lies
+along the border (a table, the paper's edge, a shadow band) or is a line is dropped, and so
+is a smaller piece the border cuts beside whole digits (half a digit at the frame's edge).
 """
 
 from __future__ import annotations
