@@ -40,7 +40,7 @@ def confidence(digit28: np.ndarray, probs: np.ndarray, probabilities: Callable[[
     the same model's function from such a digit to its probabilities."""
     top = int(np.argmax(probs))
     first = float(probs[top])
-    if not needs_second_look(first):
+    if first >= SECOND_LOOK_BELOW:  # (needs_second_look's test, without its array for one number)
         return first
     return min(first, float(probabilities(thinned(digit28))[top]))
 
