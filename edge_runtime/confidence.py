@@ -31,16 +31,12 @@ def thinned(digits: np.ndarray) -> np.ndarray:
     return np.stack([cv2.erode(d, _THIN) for d in digits])
 
 
-def needs_second_look(top_probability: np.ndarray | float) -> np.ndarray | bool:
-    return np.asarray(top_probability) < SECOND_LOOK_BELOW
-
-
 def confidence(digit28: np.ndarray, probs: np.ndarray, probabilities: Callable[[np.ndarray], np.ndarray]) -> float:
     """One digit's confidence: `probs` are the model's on `digit28` (28x28 uint8), `probabilities`
     the same model's function from such a digit to its probabilities."""
     top = int(np.argmax(probs))
     first = float(probs[top])
-    if first >= SECOND_LOOK_BELOW:  # (needs_second_look's test, without its array for one number)
+    if first >= SECOND_LOOK_BELOW:
         return first
     return min(first, float(probabilities(thinned(digit28))[top]))
 
@@ -49,7 +45,7 @@ def confidences(digits: np.ndarray, probs: np.ndarray, probabilities: Callable[[
     """`confidence` for a stack of digits (N, 28, 28) at once; `probabilities` maps a stack to (N, classes)."""
     top = probs.argmax(1)
     out = probs[np.arange(len(probs)), top].astype(float)
-    look = np.flatnonzero(needs_second_look(out))
+    look = np.flatnonzero(out < SECOND_LOOK_BELOW)
     if len(look):
         second = probabilities(thinned(digits[look]))[np.arange(len(look)), top[look]]
         out[look] = np.minimum(out[look], second)
