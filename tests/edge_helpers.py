@@ -35,6 +35,14 @@ def recognizer(model=None, backend="auto", threads=None):
     return load_recognizer(model, backend, threads)[0]
 
 
+def read_28(reader, digit28: np.ndarray):
+    """The Prediction a Recognizer makes of an MNIST-like 28x28 as it is (no photo path): digit,
+    probability, top 3 and confidence, as `read` gives them for a digit cut from a photo."""
+    from digitedge.edge_runtime.preprocess import DigitCrop
+
+    return reader._predict_crop(DigitCrop((0, 0, 28, 28), digit28), 0.0)
+
+
 def clear_digits(mnist, reader, text: str, skip: int = 0) -> list[np.ndarray]:
     """For each character, an MNIST test digit of that label the model reads surely (the `skip`-th
     such): camera and server tests are about their path, not the model on MNIST's hardest digits."""

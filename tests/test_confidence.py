@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from edge_helpers import read_28
 
 from digitedge.benchmarks import calibration
 from digitedge.benchmarks.corruptions import corrupt
@@ -37,7 +38,7 @@ def test_the_second_look_is_taken_below_its_level_and_only_lowers(hard):
     for image in hard[0][::10]:
         probs = reader.probabilities(image)
         digit, probability, _ = reader.classify(image)
-        p = reader._predict_crop(_crop(image), 0.0)
+        p = read_28(reader, image)
         assert p.digit == digit and p.probability == probability
         if probability >= SECOND_LOOK_BELOW:
             assert p.confidence == probability
@@ -55,7 +56,7 @@ def test_the_calibration_record_scores_what_the_recognizer_says(hard):
     probs = calibration.mnist_probabilities(model, images)
     batched = confidences(images, probs, lambda x: calibration.mnist_probabilities(model, x))
     reader = Recognizer(min_confidence=0.0)
-    one_by_one = [reader._predict_crop(_crop(i), 0.0).confidence for i in images]
+    one_by_one = [read_28(reader, i).confidence for i in images]
     assert batched == pytest.approx(one_by_one, abs=1e-6)
 
 
@@ -73,9 +74,3 @@ def test_the_second_look_doubts_wrong_readings_far_more_than_right_ones(hard):
     keep = np.sort(sure)[::-1][int(0.8 * len(sure))]
     by_probability = np.sort(top)[::-1][int(0.8 * len(top))]
     assert 2 * (~right[sure >= keep]).sum() < (~right[top >= by_probability]).sum()
-
-
-def _crop(image):
-    from digitedge.edge_runtime.preprocess import DigitCrop
-
-    return DigitCrop((0, 0, 28, 28), image)

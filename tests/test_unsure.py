@@ -12,11 +12,10 @@ import cv2
 import numpy as np
 import pytest
 from cli_helpers import errors, run
-from edge_helpers import clear_digits, recognizer
+from edge_helpers import clear_digits, read_28, recognizer
 
 from digitedge.benchmarks import calibration, synthetic
 from digitedge.edge_runtime import draw
-from digitedge.edge_runtime.preprocess import DigitCrop
 from digitedge.edge_runtime.recognizer import DEFAULT_MIN_CONFIDENCE, Prediction, Recognizer
 
 pytestmark = pytest.mark.edge
@@ -141,7 +140,7 @@ def hesitant_digit(mnist, reader, label: int, before: np.ndarray) -> np.ndarray:
     """An MNIST test digit the model reads right, but at a confidence well under the default, also
     when it is shown after `before` as the webcam clip shows them (synthetic.render_number)."""
     for index in np.nonzero(mnist.y_test == label)[0]:
-        p = reader._predict_crop(DigitCrop((0, 0, 28, 28), mnist.x_test[index]), 0.0)
+        p = read_28(reader, mnist.x_test[index])
         if p.digit != label or not 0.2 < p.confidence < DEFAULT_MIN_CONFIDENCE / 2:
             continue
         shown = synthetic.render_number([before, mnist.x_test[index]], [0, label], 0, out_side=640, base_height=120)
