@@ -30,6 +30,7 @@ from .convention import (
 from .metadata import FlatBufferError, read_metadata
 from .modelfile import check_model_bytes
 from .nativelog import captured_stderr
+from .preprocess import normalize
 
 # name -> module that provides `Interpreter`; "auto" tries them in this order.
 BACKENDS = {
@@ -133,6 +134,7 @@ class Model:
             self.convention = with_override(from_metadata(self.metadata), override)
         else:
             self.convention = self._detect(override)
+        self._pixels_direct = self._takes_pixels()
 
     def _pick_tensors(self) -> None:
         """The input, the scores output and (when the metadata marks one) the features output."""
@@ -276,9 +278,25 @@ class Model:
     def run(self, x: np.ndarray, features: bool = False):
         """One image as floats in [0, 1] (28, 28, 1) -> class probabilities (num_classes,);
         with features=True, (probabilities, the features output's vector) for models that mark one."""
+        return self._outputs(self.prepare(x), features)
+
+    def run_pixels(self, pixels: np.ndarray, features: bool = False):
+        """run(normalize(pixels)) for one MNIST-like uint8 28x28. A model that takes the raw pixel
+        (uint8, scale 1/255, zero point 0, white on black: ours) is handed it as it is: prepare's
+        float round trip gives back the very same integers, and costs ~8 µs a digit."""
+        if self._pixels_direct and pixels.dtype == np.uint8:
+            return self._outputs(pixels.reshape(self._shape_one), features)
+        return self.run(normalize(pixels), features)
+
+    def _takes_pixels(self) -> bool:  # worked out once, in __init__
+        spec, convention = self.input, self.convention
+        return (spec.dtype == np.uint8 and spec.zero_point == 0 and abs(spec.scale * 255 - 1) < 1e-6
+                and not convention.invert and convention.range == "0-1")
+
+    def _outputs(self, model_input: np.ndarray, features: bool):
         if features and self.features_output is None:
             raise ModelError(f"{self.path}: the model has no features output (its metadata marks none)")
-        scores, feats = self._invoke(self.prepare(x))
+        scores, feats = self._invoke(model_input)
         probabilities = as_probabilities(self.dequantize_output(scores))
         return (probabilities, self.dequantize_output(feats, self.features_output)) if features else probabilities
 

@@ -31,7 +31,6 @@ from .preprocess import (
     DigitCrop,
     PhotoConfig,
     find_digits,
-    normalize,
     prepare,
 )
 from .profile import OFF
@@ -193,9 +192,9 @@ class Recognizer:
     def probabilities(self, digit28: np.ndarray) -> np.ndarray:
         """The model's (or the personal head's) probabilities for an MNIST-like 28x28 uint8."""
         if self.head is None:
-            probs = self.model.run(normalize(digit28))
+            probs = self.model.run_pixels(digit28)
         else:
-            probs, features = self.model.run(normalize(digit28), features=True)
+            probs, features = self.model.run_pixels(digit28, features=True)
             probs = self.head.probabilities(features, probs)
         self.timer.mark("invoke")
         return probs

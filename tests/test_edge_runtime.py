@@ -290,7 +290,8 @@ def test_background_is_opencvs_opening(edge_mnist, side):
 
 def test_labelling_the_inks_extent_is_labelling_the_frame(edge_mnist):
     """segment.label labels only the ink's bounding box: the same labels, in the same order, and the
-    same statistics as OpenCV's labelling of the whole mask (odd offsets included)."""
+    same statistics as OpenCV's labelling of the whole mask (odd offsets included), whether its rows
+    are worked out one by one or all at once."""
     import cv2
 
     from digitedge.benchmarks import photo_kinds
@@ -301,10 +302,25 @@ def test_labelling_the_inks_extent_is_labelling_the_frame(edge_mnist):
             gray = preprocess.to_gray(photo_kinds.photo(kind, edge_mnist.x_test, edge_mnist.y_test, n).image)
             mask = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 10)
             for cut in (mask, mask[3:, 5:]):
-                labels, stats = label(cut)
                 _, whole, whole_stats, _ = cv2.connectedComponentsWithStats(cut, connectivity=8, ltype=cv2.CV_32S)
+                _, one_by_one = label(cut)
+                for i in range(len(whole_stats) - 1, 0, -1):  # past Stats.FEW rows, the whole table
+                    assert np.array_equal(one_by_one[i], whole_stats[i])
+                labels, stats = label(cut)
                 assert np.array_equal(labels, whole) and np.array_equal(stats[1:], whole_stats[1:])
                 assert stats[0, 4] == whole_stats[0, 4]
+
+
+def test_a_model_that_takes_the_raw_pixel_is_handed_it(edge_mnist):
+    """Model.run_pixels skips the float round trip for the shipped int8 model (uint8 input, scale
+    1/255, zero point 0): every pixel value reaches the model as prepare() would have made it, and
+    the probabilities are run(normalize(pixels))'s."""
+    model = recognizer().model
+    assert model._pixels_direct
+    every_level = (np.arange(784) % 256).astype(np.uint8).reshape(28, 28)
+    assert np.array_equal(model.prepare(preprocess.normalize(every_level)).ravel(), every_level.ravel())
+    for image in edge_mnist.x_test[:20]:
+        assert np.array_equal(model.run_pixels(image), model.run(preprocess.normalize(image)))
 
 
 def test_reading_to_dict_is_the_predict_json(edge_mnist):
