@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from digitedge.convert.errors import ConvertError
-from digitedge.edge_runtime.features import dequantize, quantize  # the device's own, so both quantize alike
+from digitedge.edge_runtime.interpreter import dequantize, quantize  # the device's own, so both quantize alike
 
 BATCH = 200  # images per invoke: batching makes 10,000 images quick on one thread
 

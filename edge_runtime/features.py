@@ -18,9 +18,8 @@ import numpy as np
 
 from digitedge.errors import DigitedgeError, ModelError
 
-from .interpreter import as_probabilities, check_model_file, interpreter_class
+from .interpreter import Model, check_model_file
 from .metadata import FlatBufferError, read_metadata
-from .nativelog import captured_stderr
 from .preprocess import normalize
 
 STORED = Path(__file__).resolve().parent / "data" / "mnist_features.npz"
@@ -34,73 +33,27 @@ def sha256_of(path: Path) -> str:
 
 
 class FeatureModel:
-    """A .tflite with a features output: 28x28 uint8 digits (white on black) -> (probabilities, features)."""
+    """A .tflite with a features output: 28x28 uint8 digits (white on black) -> (probabilities,
+    features), through the runtime's Model (its input convention, quantization and batching)."""
 
     def __init__(self, path: str | Path, backend: str = "auto"):
         self.path = Path(path)
         check_model_file(self.path)
-        self.sha256 = sha256_of(self.path)
         try:
-            meta = read_metadata(self.path) or {}
+            names = (read_metadata(self.path) or {}).get("outputs") or {}
         except (FlatBufferError, ValueError) as e:
             raise ModelError(f"{self.path}: unreadable digitedge metadata ({e})") from None
-        names = meta.get("outputs") or {}
-        if "features" not in names:
+        if "features" not in names:  # before Model, whose complaint would be about the outputs' names
             raise ModelError(f"{self.path}: the model has no features output, so it cannot learn a writer's "
                              "digits (convert it again with digitedge convert)")
-        _, cls = interpreter_class(backend)
-        try:
-            with captured_stderr(keep=lambda line: not line.startswith("INFO: ")):
-                self.interpreter = cls(model_path=str(self.path), num_threads=1)
-                self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            raise ModelError(f"{self.path}: not a usable TFLite model ({str(e).strip()[:160]})") from None
-        self._names = (names["scores"], names["features"])
-        self._size = None
-
-    def _details(self) -> tuple[dict, dict, dict]:
-        outputs = {d["name"]: d for d in self.interpreter.get_output_details()}
-        missing = [n for n in self._names if n not in outputs]
-        if missing:
-            raise ModelError(f"{self.path}: the metadata names output {missing[0]!r}, which the model does not have")
-        return self.interpreter.get_input_details()[0], outputs[self._names[0]], outputs[self._names[1]]
+        self.model = Model(self.path, backend=backend, threads=1)
+        self.sha256 = sha256_of(self.path)
 
     def run(self, digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (n, 10), features (n, size)) of uint8 digits (n, 28, 28)."""
-        probs, feats = [], []
-        for start in range(0, len(digits), BATCH):
-            chunk = normalize(digits[start : start + BATCH])
-            inp, scores, features = self._details()
-            if self._size != len(chunk):
-                self.interpreter.resize_tensor_input(inp["index"], [len(chunk), 28, 28, 1])
-                self.interpreter.allocate_tensors()
-                inp, scores, features = self._details()
-                self._size = len(chunk)
-            self.interpreter.set_tensor(inp["index"], quantize(chunk, inp))
-            self.interpreter.invoke()
-            get = self.interpreter.get_tensor
-            rows = dequantize(get(scores["index"]), scores).reshape(len(chunk), -1)
-            probs.append(np.stack([as_probabilities(row) for row in rows]))  # the runtime's rule, row by row
-            feats.append(dequantize(get(features["index"]), features).reshape(len(chunk), -1))
-        return np.concatenate(probs), np.concatenate(feats)
-
-
-def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    """Floats -> a tensor's dtype, with the scale and zero point of its details (as the interpreter gives them)."""
-    dtype = np.dtype(detail["dtype"])
-    scale, zero_point = detail.get("quantization", (0.0, 0))
-    if not np.issubdtype(dtype, np.integer) or not scale:
-        return x.astype(dtype)
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
-
-
-def dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
-    """A tensor's values as float32, with the scale and zero point of its details."""
-    scale, zero_point = detail.get("quantization", (0.0, 0))
-    if np.issubdtype(y.dtype, np.integer) and scale:
-        return (y.astype(np.float32) - zero_point) * np.float32(scale)
-    return y.astype(np.float32)
+        out = [self.model.run_batch(normalize(digits[i : i + BATCH]), features=True)
+               for i in range(0, len(digits), BATCH)]
+        return np.concatenate([p for p, _ in out]), np.concatenate([f for _, f in out])
 
 
 @dataclass(frozen=True)

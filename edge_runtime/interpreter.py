@@ -216,18 +216,33 @@ class Model:
         return f"no digitedge metadata: input {how} as {self.convention_text()} ({self.detection.share_text})"
 
     def _read(self, images: np.ndarray, convention: Convention) -> np.ndarray:
-        """Class probabilities (n, classes) under a convention: one invoke for all when the batch is open."""
+        """Class probabilities (n, classes) under a convention (detection tries several)."""
+        return self.run_batch(images, convention=convention)
+
+    def run_batch(self, images: np.ndarray, features: bool = False, convention: Convention | None = None):
+        """Images as floats in [0, 1] (n, 28, 28, 1) -> probabilities (n, classes); with features=True,
+        (probabilities, features (n, size)). One invoke for all when the batch dimension is open."""
+        if features and self.features_output is None:
+            raise ModelError(f"{self.path}: the model has no features output (its metadata marks none)")
+        n = len(images)
         if not self.input.dynamic_batch:
-            scores = [self._invoke(self.prepare(x, convention))[0] for x in images]
+            outputs = [self._invoke(self.prepare(x, convention)) for x in images]
+            scores = [s for s, _ in outputs]
+            feats = [f for _, f in outputs]
         else:
-            self.interpreter.resize_tensor_input(self._input_index, self.batch_shape(len(images)))
+            self.interpreter.resize_tensor_input(self._input_index, self.batch_shape(n))
             self.interpreter.allocate_tensors()
             try:
-                scores = self._invoke(self.prepare(images, convention))[0].reshape(len(images), -1)
+                scores, feats = self._invoke(self.prepare(images, convention))
             finally:
                 self.interpreter.resize_tensor_input(self._input_index, self.batch_shape(1))
                 self.interpreter.allocate_tensors()
-        return np.stack([as_probabilities(self.dequantize_output(row)) for row in scores])
+            scores = scores.reshape(n, -1)
+            feats = feats.reshape(n, -1) if feats is not None else [None] * n
+        probs = np.stack([as_probabilities(self.dequantize_output(row)) for row in scores])
+        if not features:
+            return probs
+        return probs, np.stack([self.dequantize_output(row, self.features_output) for row in feats])
 
     @property
     def num_classes(self) -> int:
@@ -306,6 +321,25 @@ def _read_metadata(path: Path) -> dict | None:
         return read_metadata(path)
     except (FlatBufferError, ValueError) as e:
         raise ModelError(f"{path}: unreadable digitedge metadata ({e})") from None
+
+
+def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Floats -> a tensor's dtype, with the scale and zero point of its details (as the interpreter gives
+    them): for whole batches off the device (convert's check); Model.prepare does the same per photo."""
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if not np.issubdtype(dtype, np.integer) or not scale:
+        return x.astype(dtype)
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    """A tensor's values as float32, with the scale and zero point of its details."""
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if np.issubdtype(y.dtype, np.integer) and scale:
+        return (y.astype(np.float32) - zero_point) * np.float32(scale)
+    return y.astype(np.float32)
 
 
 def as_probabilities(scores: np.ndarray) -> np.ndarray:
