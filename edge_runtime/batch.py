@@ -60,7 +60,7 @@ def read_one(recognizer, path: str, need_full: bool = False) -> Result:
     try:
         start = time.perf_counter()
         need = None if need_full else (recognizer.photo.work_side, recognizer.photo.max_work_side)
-        pixels, scale = imageio.read_image_scaled(path, path, need)
+        pixels, scale = imageio.read_image_scaled(path, path, need, gray=not need_full)  # colour to annotate
         decoded = time.perf_counter() - start
         reading = recognizer.read(pixels, name=path)
     except DigitedgeError as e:

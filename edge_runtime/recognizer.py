@@ -250,7 +250,7 @@ class Recognizer:
             return image, name or "image", 1.0
         name = name or ("<bytes>" if isinstance(image, (bytes, bytearray)) else str(image))
         need = (self.photo.work_side, self.photo.max_work_side)
-        pixels, scale = imageio.read_image_scaled(image, name, need)
+        pixels, scale = imageio.read_image_scaled(image, name, need, gray=True)  # the ink is all it reads
         return pixels, name, scale
 
 

@@ -181,6 +181,24 @@ def test_large_images_are_read_smaller(tmp_path):
     assert max(imageio.read_image(tmp_path / "big.jpg").shape) <= imageio.WORKING_SIDE
 
 
+def test_a_colour_jpeg_read_for_its_ink_is_decoded_straight_to_grey(tmp_path, edge_mnist):
+    """gray=True (what Recognizer.predict and .read ask for): a colour JPEG comes back as its luma,
+    within 2 levels of its RGB made grey, and reads the same; a PNG comes back in colour as ever."""
+    from digitedge.benchmarks import photo_kinds
+
+    photo = photo_kinds.photo("faint-pencil", edge_mnist.x_test, edge_mnist.y_test, 3).image
+    (tmp_path / "p.jpg").write_bytes(jpeg_bytes(photo))
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    need = (400, 1600)
+    luma, _ = imageio.read_image_scaled(tmp_path / "p.jpg", need=need, gray=True)
+    rgb, _ = imageio.read_image_scaled(tmp_path / "p.jpg", need=need)
+    assert luma.ndim == 2 and rgb.ndim == 3
+    assert np.abs(luma.astype(int) - preprocess.to_gray(rgb)).max() <= 2
+    assert imageio.read_image_scaled(tmp_path / "p.png", need=need, gray=True)[0].shape == photo.shape
+    reader = recognizer()
+    assert reader.read(tmp_path / "p.jpg").text == reader.read(rgb).text == "8"
+
+
 # --- preprocessing and the API --------------------------------------------------------------
 
 
