@@ -123,8 +123,7 @@ class Stats:
 
 def _groups(labels: np.ndarray, stats: np.ndarray, wanted: np.ndarray) -> list[Group]:
     """A Group per wanted component (label 0, the background, never) that is not border clutter."""
-    count = len(stats)
-    contact = _border_contact(labels, count)
+    contact = _border_contact(labels, stats)
     groups = []
     for i in np.flatnonzero(wanted[1:]) + 1:
         x, y, w, h, area = (int(v) for v in stats[i])
@@ -134,10 +133,14 @@ def _groups(labels: np.ndarray, stats: np.ndarray, wanted: np.ndarray) -> list[G
     return groups
 
 
-def _border_contact(labels: np.ndarray, count: int) -> np.ndarray:
+def _border_contact(labels: np.ndarray, stats: np.ndarray | Stats) -> np.ndarray:
     """Per component, how many of its pixels lie on the image's outermost rows and columns."""
+    rows, cols = labels.shape
+    x0, y0, x1, y1 = stats.box if isinstance(stats, Stats) else (0, 0, cols, rows)
+    if x0 > 0 and y0 > 0 and x1 < cols and y1 < rows:  # the ink's extent is off the rim: none
+        return np.zeros(len(stats), np.int64)
     rim = np.concatenate([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
-    return np.bincount(rim.ravel(), minlength=count)
+    return np.bincount(rim.ravel(), minlength=len(stats))
 
 
 def _is_border_clutter(labels: np.ndarray, i: int, stat: np.ndarray, contact: int) -> bool:
