@@ -64,7 +64,8 @@ def open_image(
             image = Image.open(io.BytesIO(raw))
             _check_size(image, name)
             full_width = image.size[0]
-            mode = "L" if image.mode in ("L", "1") or (gray and image.format == "JPEG") else "RGB"
+            # (MPO: a phone's JPEG with a second picture, decoded as a JPEG)
+            mode = "L" if image.mode in ("L", "1") or (gray and image.format in ("JPEG", "MPO")) else "RGB"
             image.draft(mode, _draft_size(image.size, need))  # JPEG: decode at 1/2, 1/4, 1/8 scale
             image.load()
             scale = full_width / image.size[0]

@@ -195,6 +195,8 @@ def test_a_colour_jpeg_read_for_its_ink_is_decoded_straight_to_grey(tmp_path, ed
     assert luma.ndim == 2 and rgb.ndim == 3
     assert np.abs(luma.astype(int) - preprocess.to_gray(rgb)).max() <= 2
     assert imageio.read_image_scaled(tmp_path / "p.png", need=need, gray=True)[0].shape == photo.shape
+    Image.fromarray(photo).save(tmp_path / "p.mpo", "MPO", save_all=True, append_images=[Image.fromarray(photo)])
+    assert imageio.read_image_scaled(tmp_path / "p.mpo", need=need, gray=True)[0].ndim == 2  # a phone's JPEG
     reader = recognizer()
     assert reader.read(tmp_path / "p.jpg").text == reader.read(rgb).text == "8"
 
