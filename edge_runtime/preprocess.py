@@ -165,9 +165,8 @@ def _ink_components(flat: np.ndarray, high: float, seed: np.ndarray | None = Non
     if seed is not None:
         strong &= seed
     keep = np.zeros(len(stats), bool)
-    if len(stats) > 1:  # strong ink is weak ink too: it lies in the region labelled
-        x0, y0, x1, y1 = stats.box
-        keep[labels[y0:y1, x0:x1][strong[y0:y1, x0:x1] > 0]] = True
+    x0, y0, x1, y1 = stats.box  # strong ink is weak ink too: it lies in the region labelled
+    keep[labels[y0:y1, x0:x1][strong[y0:y1, x0:x1] > 0]] = True
     keep[0] = False
     return labels, stats, keep
 

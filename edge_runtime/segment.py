@@ -63,14 +63,13 @@ class SegmentConfig:
     stacked_overlap: float = 0.3  # columns overlapping this much (of the narrower) are stacked (a slanted 1)
 
 
-def label(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | Stats]:
+def label(mask: np.ndarray) -> tuple[np.ndarray, Stats]:
     """(labels, stats) of a mask's 8-connected components; stats' row 0, the background, is the
     whole frame (x, y, w, h) and the background's area."""
-    rows, cols = mask.shape
     labels = np.zeros(mask.shape, np.int32)
     x, y, w, h = cv2.boundingRect(mask)
     if w == 0:
-        return labels, np.array([[0, 0, cols, rows, mask.size]], np.int32)
+        return labels, Stats(labels, 1, mask, (0, 0, 0, 0))
     # Only the ink's extent is labelled (often a small part of the frame), from an even corner:
     # Grana's 2x2 blocks, and with them the order of the labels, fall as on the whole mask.
     x0, y0 = x - x % 2, y - y % 2
@@ -111,17 +110,19 @@ class Stats:
         """Every row (Grana's algorithm: its statistics twice as fast as the default's here)."""
         if self._table is None:
             x0, y0, x1, y1 = self.box
-            _, _, table, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
-                self._mask[y0:y1, x0:x1], 8, cv2.CV_32S, cv2.CCL_GRANA)
-            table[1:, 0] += x0
-            table[1:, 1] += y0
+            table = np.zeros((1, 5), np.int32)  # no ink: the background alone
+            if x1 > x0:
+                _, _, table, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+                    self._mask[y0:y1, x0:x1], 8, cv2.CV_32S, cv2.CCL_GRANA)
+                table[1:, 0] += x0
+                table[1:, 1] += y0
             rows, cols = self._mask.shape
             table[0] = (0, 0, cols, rows, self._mask.size - table[1:, 4].sum())
             self._table = table
         return self._table
 
 
-def _groups(labels: np.ndarray, stats: np.ndarray, wanted: np.ndarray) -> list[Group]:
+def _groups(labels: np.ndarray, stats: Stats, wanted: np.ndarray) -> list[Group]:
     """A Group per wanted component (label 0, the background, never) that is not border clutter."""
     contact = _border_contact(labels, stats)
     groups = []
@@ -133,10 +134,10 @@ def _groups(labels: np.ndarray, stats: np.ndarray, wanted: np.ndarray) -> list[G
     return groups
 
 
-def _border_contact(labels: np.ndarray, stats: np.ndarray | Stats) -> np.ndarray:
+def _border_contact(labels: np.ndarray, stats: Stats) -> np.ndarray:
     """Per component, how many of its pixels lie on the image's outermost rows and columns."""
     rows, cols = labels.shape
-    x0, y0, x1, y1 = stats.box if isinstance(stats, Stats) else (0, 0, cols, rows)
+    x0, y0, x1, y1 = stats.box
     if x0 > 0 and y0 > 0 and x1 < cols and y1 < rows:  # the ink's extent is off the rim: none
         return np.zeros(len(stats), np.int64)
     rim = np.concatenate([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
@@ -173,7 +174,7 @@ def _overlap(a: Group, b: Group) -> float:
     return inter / max(1, min(a.w, b.w))
 
 
-def group_labelled(labels: np.ndarray, stats: np.ndarray, wanted: np.ndarray,
+def group_labelled(labels: np.ndarray, stats: Stats, wanted: np.ndarray,
                    config: SegmentConfig = SegmentConfig()) -> list[Group]:
     """The digits, left to right, among labelled components (`wanted`: a bool per label, the ink's);
     an empty list when nothing looks like a digit."""
